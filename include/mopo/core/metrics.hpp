@@ -1,0 +1,203 @@
+/// @file metrics.hpp
+/// @brief Metrics as returned by update()/train steps, and CSV / JSON-lines writers for them.
+///
+/// Algorithms return `Metrics` (an ordered list of name → value) instead of logging (style.md P4);
+/// programs decide where they go:
+/// @code
+/// mopo::CsvWriter csv("runs/x/metrics.csv");
+/// mopo::JsonlWriter jsonl("runs/x/metrics.jsonl");
+/// mopo::Metrics m{{"step", 1000}, {"eval/return", 4123.5}};
+/// csv.write(m); jsonl.write(m);
+/// @endcode
+/// Log files are appended line by line and flushed after each row, so a crash loses at most one row
+/// (they are logs, not checkpoints, so they are not written atomically).
+#pragma once
+
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <initializer_list>
+#include <iomanip>
+#include <limits>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "mopo/core/error.hpp"
+
+namespace mopo {
+
+/// One named scalar.
+struct Metric {
+  std::string name;
+  double value = 0.0;
+};
+
+/// An ordered collection of metrics; names are unique (set() replaces).
+class Metrics {
+ public:
+  Metrics() = default;
+  Metrics(std::initializer_list<Metric> init) {
+    for (const auto& m : init) set(m.name, m.value);
+  }
+
+  /// Sets (or replaces) a value, keeping first-insertion order.
+  Metrics& set(const std::string& name, double value) {
+    for (auto& m : items_) {
+      if (m.name == name) {
+        m.value = value;
+        return *this;
+      }
+    }
+    items_.push_back({name, value});
+    return *this;
+  }
+
+  /// Appends every metric of `other`, with an optional name prefix ("eval/").
+  Metrics& merge(const Metrics& other, const std::string& prefix = "") {
+    for (const auto& m : other) set(prefix + m.name, m.value);
+    return *this;
+  }
+
+  [[nodiscard]] bool contains(const std::string& name) const {
+    for (const auto& m : items_) {
+      if (m.name == name) return true;
+    }
+    return false;
+  }
+
+  /// @throws ValueError naming the metric if absent.
+  [[nodiscard]] double at(const std::string& name) const {
+    for (const auto& m : items_) {
+      if (m.name == name) return m.value;
+    }
+    throw ValueError("metric \"" + name + "\" not present");
+  }
+
+  [[nodiscard]] std::size_t size() const { return items_.size(); }
+  [[nodiscard]] bool empty() const { return items_.empty(); }
+  [[nodiscard]] std::vector<Metric>::const_iterator begin() const { return items_.begin(); }
+  [[nodiscard]] std::vector<Metric>::const_iterator end() const { return items_.end(); }
+
+  /// "name=value name=value" for progress lines.
+  [[nodiscard]] std::string to_string(int precision = 4) const {
+    std::ostringstream os;
+    os << std::setprecision(precision);
+    bool first = true;
+    for (const auto& m : items_) {
+      os << (first ? "" : " ") << m.name << '=' << m.value;
+      first = false;
+    }
+    return os.str();
+  }
+
+ private:
+  std::vector<Metric> items_;
+};
+
+namespace detail {
+inline std::ofstream open_log(const std::filesystem::path& file, bool append) {
+  std::error_code ec;
+  if (file.has_parent_path()) std::filesystem::create_directories(file.parent_path(), ec);
+  std::ofstream out(file, append ? std::ios::app : std::ios::trunc);
+  if (!out) throw IoError(file.string() + ": cannot open for writing: " + std::strerror(errno));
+  return out;
+}
+
+/// Shortest round-trip text for a double; NaN/Inf spelled as Python's csv/pandas read them.
+inline std::string format_number(double v) {
+  if (std::isnan(v)) return "nan";
+  if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
+  std::ostringstream os;
+  os << std::setprecision(std::numeric_limits<double>::max_digits10) << v;
+  // Prefer the short form when it round-trips.
+  for (int p = 6; p < std::numeric_limits<double>::max_digits10; ++p) {
+    std::ostringstream s;
+    s << std::setprecision(p) << v;
+    if (std::stod(s.str()) == v) return s.str();
+  }
+  return os.str();
+}
+}  // namespace detail
+
+/// Writes metrics rows to a CSV file. The columns are fixed by the first row (or the constructor);
+/// a later row may omit columns (empty cell) but may not add new ones.
+class CsvWriter {
+ public:
+  /// @param append keep an existing file (e.g. when resuming) and check its header matches.
+  explicit CsvWriter(std::filesystem::path file, bool append = false) : file_(std::move(file)) {
+    if (append && std::filesystem::exists(file_)) {
+      std::ifstream in(file_);
+      std::string header;
+      std::getline(in, header);
+      std::stringstream ss(header);
+      for (std::string col; std::getline(ss, col, ',');) columns_.push_back(col);
+    }
+    out_ = detail::open_log(file_, append);
+  }
+
+  /// Appends one row. @throws ValueError naming a metric that is not a column.
+  void write(const Metrics& row) {
+    if (columns_.empty()) {
+      for (const auto& m : row) {
+        if (m.name.find_first_of(",\"\n") != std::string::npos) {
+          throw ValueError(file_.string() + ": metric name \"" + m.name + "\" cannot be a CSV column");
+        }
+        columns_.push_back(m.name);
+      }
+      for (std::size_t i = 0; i < columns_.size(); ++i) out_ << (i ? "," : "") << columns_[i];
+      out_ << '\n';
+    }
+    for (const auto& m : row) {
+      bool known = false;
+      for (const auto& c : columns_) known = known || c == m.name;
+      if (!known) throw ValueError(file_.string() + ": metric \"" + m.name + "\" is not a column of this CSV");
+    }
+    for (std::size_t i = 0; i < columns_.size(); ++i) {
+      if (i) out_ << ',';
+      if (row.contains(columns_[i])) out_ << detail::format_number(row.at(columns_[i]));
+    }
+    out_ << '\n';
+    out_.flush();
+    if (!out_) throw IoError(file_.string() + ": write failed");
+  }
+
+  [[nodiscard]] const std::vector<std::string>& columns() const { return columns_; }
+
+ private:
+  std::filesystem::path file_;
+  std::ofstream out_;
+  std::vector<std::string> columns_;
+};
+
+/// Writes one JSON object per line ("JSON lines"); rows may have different keys. NaN/Inf become null.
+class JsonlWriter {
+ public:
+  explicit JsonlWriter(std::filesystem::path file, bool append = false)
+      : file_(std::move(file)), out_(detail::open_log(file_, append)) {}
+
+  void write(const Metrics& row) {
+    nlohmann::ordered_json j = nlohmann::ordered_json::object();
+    for (const auto& m : row) {
+      if (std::isfinite(m.value)) {
+        j[m.name] = m.value;
+      } else {
+        j[m.name] = nullptr;
+      }
+    }
+    out_ << j.dump() << '\n';
+    out_.flush();
+    if (!out_) throw IoError(file_.string() + ": write failed");
+  }
+
+ private:
+  std::filesystem::path file_;
+  std::ofstream out_;
+};
+
+}  // namespace mopo

@@ -1,0 +1,27 @@
+# One generated translation unit per public header, each compiled on its own by a ctest entry
+# (header/<path>), proving every header includes what it uses. The TU includes the header twice to
+# check its include guard. The objects are EXCLUDE_FROM_ALL and built from ctest under a resource
+# lock, so two compilations never run against the same build tree at once.
+file(GLOB_RECURSE _mopo_headers CONFIGURE_DEPENDS RELATIVE "${PROJECT_SOURCE_DIR}/include"
+  "${PROJECT_SOURCE_DIR}/include/mopo/*.hpp")
+foreach(_header IN LISTS _mopo_headers)
+  if(_header MATCHES "^mopo/detail/")
+    continue()  # internal, reached through the public headers
+  endif()
+  set(_link mopo::mopo)
+  if(_header MATCHES "^mopo/env/mujoco/" OR _header MATCHES "mujoco")
+    if(NOT MOPO_WITH_MUJOCO)
+      continue()
+    endif()
+    set(_link mopo::mujoco)
+  endif()
+  string(MAKE_C_IDENTIFIER "${_header}" _id)
+  set(_tu "${CMAKE_CURRENT_BINARY_DIR}/header_checks/${_id}.cpp")
+  file(CONFIGURE OUTPUT "${_tu}" CONTENT "#include <${_header}>\n#include <${_header}>\n")
+  add_library(header_check_${_id} OBJECT EXCLUDE_FROM_ALL "${_tu}")
+  target_link_libraries(header_check_${_id} PRIVATE ${_link})
+  mopo_set_warnings(header_check_${_id})
+  add_test(NAME header/${_header}
+    COMMAND "${CMAKE_COMMAND}" --build "${CMAKE_BINARY_DIR}" --target header_check_${_id})
+  set_tests_properties(header/${_header} PROPERTIES LABELS "headers" RESOURCE_LOCK mopo_build_tree)
+endforeach()
