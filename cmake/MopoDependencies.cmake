@@ -15,3 +15,16 @@ if(MOPO_WITH_MUJOCO)
   # Debian's mujoco config needs libqhull-dev and libgl-dev to be installed.
   find_package(mujoco 2.2 REQUIRED)
 endif()
+
+# Imported targets are directory-scoped: when mopo is added with add_subdirectory/FetchContent, the
+# parent project links mopo::mopo from another directory, where torch_cpu, mujoco::mujoco, … would
+# be unknown. Promote the targets found here to global visibility.
+if(NOT PROJECT_IS_TOP_LEVEL)
+  get_property(_mopo_imported DIRECTORY PROPERTY IMPORTED_TARGETS)
+  foreach(_t IN LISTS _mopo_imported)
+    get_target_property(_is_global ${_t} IMPORTED_GLOBAL)
+    if(NOT _is_global)
+      set_target_properties(${_t} PROPERTIES IMPORTED_GLOBAL TRUE)
+    endif()
+  endforeach()
+endif()

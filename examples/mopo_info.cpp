@@ -12,7 +12,8 @@ int main() {
   mopo::configure_process();
   std::cout << "mopo " << mopo::kVersion << "\n"
             << "  LibTorch:         " << TORCH_VERSION << "\n"
-            << "  BLAS:             " << mopo::blas_library() << (mopo::blas_is_openblas() ? "" : "  (NOT OpenBLAS: expect 15-30x slower training)") << "\n"
+            << "  BLAS:             " << mopo::blas_library()
+            << (mopo::blas_is_openblas() ? "" : "  (NOT OpenBLAS: expect 15-30x slower training)") << "\n"
             << "  intra-op threads: " << at::get_num_threads() << "\n";
 #ifdef MOPO_HAS_MUJOCO
   std::cout << "  MuJoCo:           " << mj_versionString() << "\n";

@@ -24,8 +24,7 @@ namespace mopo {
 namespace detail {
 inline std::string temp_path_for(const std::filesystem::path& target) {
   static std::atomic<unsigned long> counter{0};
-  return target.string() + ".tmp." + std::to_string(::getpid()) + "." +
-         std::to_string(counter.fetch_add(1));
+  return target.string() + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter.fetch_add(1));
 }
 
 inline void fsync_path(const std::string& path, bool directory) {
@@ -50,8 +49,8 @@ inline void atomic_write_with(const std::filesystem::path& target,
   if (target.has_parent_path()) {
     fs::create_directories(target.parent_path(), ec);
     if (ec) {
-      throw IoError(target.string() + ": cannot create directory " + target.parent_path().string() +
-                    ": " + ec.message());
+      throw IoError(target.string() + ": cannot create directory " + target.parent_path().string() + ": " +
+                    ec.message());
     }
   }
   const std::string tmp = detail::temp_path_for(target);

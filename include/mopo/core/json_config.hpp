@@ -124,7 +124,8 @@ void parse_value(const json& j, T& out, const std::string& path) {
       } else {
         const auto v = j.get<std::int64_t>();
         if (v < static_cast<std::int64_t>(std::numeric_limits<T>::min()) ||
-            (v > 0 && static_cast<std::uint64_t>(v) > static_cast<std::uint64_t>(std::numeric_limits<T>::max()))) {
+            (v > 0 &&
+             static_cast<std::uint64_t>(v) > static_cast<std::uint64_t>(std::numeric_limits<T>::max()))) {
           throw ConfigError(at(path) + ": value " + j.dump() + " is out of range");
         }
         out = static_cast<T>(v);

@@ -156,7 +156,8 @@ class CsvWriter {
     for (const auto& m : row) {
       bool known = false;
       for (const auto& c : columns_) known = known || c == m.name;
-      if (!known) throw ValueError(file_.string() + ": metric \"" + m.name + "\" is not a column of this CSV");
+      if (!known)
+        throw ValueError(file_.string() + ": metric \"" + m.name + "\" is not a column of this CSV");
     }
     for (std::size_t i = 0; i < columns_.size(); ++i) {
       if (i) out_ << ',';

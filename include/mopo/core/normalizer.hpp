@@ -31,7 +31,8 @@ class Normalizer {
   /// Fits μ and σ over the rows of `x` [N, D] (N ≥ 1). @throws ShapeError / ValueError.
   void fit(const torch::Tensor& x) {
     detail::check_shape(x, {-1, -1}, "Normalizer::fit input");
-    if (x.size(0) == 0) throw ValueError("Normalizer::fit input: no rows (shape " + detail::describe(x) + ")");
+    if (x.size(0) == 0)
+      throw ValueError("Normalizer::fit input: no rows (shape " + detail::describe(x) + ")");
     detail::check_finite(x, "Normalizer::fit input");
     torch::NoGradGuard no_grad;
     const auto xd = x.to(torch::kFloat64);
@@ -109,7 +110,8 @@ class Normalizer {
     try {
       archive.load_from(file.string());
     } catch (const c10::Error& e) {
-      throw IoError(file.string() + ": not a mopo Normalizer file (" + std::string(e.what_without_backtrace()) + ")");
+      throw IoError(file.string() + ": not a mopo Normalizer file (" +
+                    std::string(e.what_without_backtrace()) + ")");
     }
     try {
       load(archive);

@@ -20,8 +20,8 @@ namespace mopo {
 
 /// What configure_process() does.
 struct ProcessOptions {
-  int intra_op_threads = 1;    ///< at::set_num_threads; 1 is fastest for batch-256 updates
-  bool tune_malloc = true;     ///< keep large blocks instead of mmap/munmap churn
+  int intra_op_threads = 1;  ///< at::set_num_threads; 1 is fastest for batch-256 updates
+  bool tune_malloc = true;   ///< keep large blocks instead of mmap/munmap churn
 };
 
 /// Call first thing in main() of a program that uses mopo (examples and benchmarks do).

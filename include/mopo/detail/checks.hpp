@@ -39,7 +39,10 @@ inline void check_shape(const torch::Tensor& t, std::initializer_list<int64_t> s
     int64_t i = 0;
     for (int64_t s : sizes) {
       os << (i++ ? ", " : "");
-      if (s < 0) os << '*'; else os << s;
+      if (s < 0)
+        os << '*';
+      else
+        os << s;
     }
     os << "], got " << describe(t);
     throw ShapeError(os.str());

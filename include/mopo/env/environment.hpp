@@ -74,11 +74,11 @@ using step_t = decltype(std::declval<E&>().step(std::declval<const Vector&>()));
 /// True when E satisfies the environment concept above.
 template <class E>
 inline constexpr bool is_environment_v =
-    mopo::detail::is_detected_convertible_v<int64_t, detail::obs_dim_t, E> &&
-    mopo::detail::is_detected_convertible_v<int64_t, detail::act_dim_t, E> &&
-    mopo::detail::is_detected_convertible_v<Box, detail::action_space_t, E> &&
-    mopo::detail::is_detected_convertible_v<Vector, detail::reset_t, E> &&
-    mopo::detail::is_detected_convertible_v<StepResult, detail::step_t, E>;
+    mopo::detail::is_detected_convertible_v<int64_t, detail::obs_dim_t, E>&&
+        mopo::detail::is_detected_convertible_v<int64_t, detail::act_dim_t, E>&&
+            mopo::detail::is_detected_convertible_v<Box, detail::action_space_t, E>&&
+                mopo::detail::is_detected_convertible_v<Vector, detail::reset_t, E>&&
+                    mopo::detail::is_detected_convertible_v<StepResult, detail::step_t, E>;
 
 static_assert(is_environment_v<Environment>, "the virtual base must satisfy its own concept");
 

@@ -139,7 +139,8 @@ TEST_CASE("config: files, overrides and atomic save", "[unit][core][config]") {
   const auto dir = temp_dir("config");
   const auto file = dir / "run.json";
   {
-    std::ofstream(file) << "{\n  // comments are allowed\n  \"task\": \"hopper\",\n  \"sac\": {\"actor_lr\": true}\n}\n";
+    std::ofstream(file)
+        << "{\n  // comments are allowed\n  \"task\": \"hopper\",\n  \"sac\": {\"actor_lr\": true}\n}\n";
   }
   CHECK(error_of([&] { mopo::config::load_file<OuterOptions>(file); }) ==
         file.string() + ": sac.actor_lr: expected number, got boolean true");
@@ -156,8 +157,10 @@ TEST_CASE("config: files, overrides and atomic save", "[unit][core][config]") {
   CHECK(o.sac.hidden == std::vector<int64_t>{32, 32});
   mopo::config::apply_override(o, "time_limit=null");
   CHECK_FALSE(o.time_limit.has_value());
-  CHECK_THAT(error_of([&] { mopo::config::apply_override(o, "sac.nope=1"); }), Contains("sac.nope: unknown key"));
-  CHECK_THAT(error_of([&] { mopo::config::apply_override(o, "no_equals_sign"); }), Contains("key.path=value"));
+  CHECK_THAT(error_of([&] { mopo::config::apply_override(o, "sac.nope=1"); }),
+             Contains("sac.nope: unknown key"));
+  CHECK_THAT(error_of([&] { mopo::config::apply_override(o, "no_equals_sign"); }),
+             Contains("key.path=value"));
 
   mopo::config::save_file(dir / "saved.json", o);
   const auto loaded = mopo::config::load_file<OuterOptions>(dir / "saved.json");

@@ -1,10 +1,10 @@
 // Tests of the core utilities that use LibTorch: seeding, Normalizer, runtime facts (BLAS), checks.
-#include <catch2/catch.hpp>
 #include <torch/torch.h>
+#include <catch2/catch.hpp>
 
+#include <unistd.h>
 #include <filesystem>
 #include <string>
-#include <unistd.h>
 
 #include "mopo/core/normalizer.hpp"
 #include "mopo/core/random.hpp"
@@ -75,7 +75,11 @@ TEST_CASE("Normalizer: fit, transform, inverse, zero-std guard", "[unit][core][n
   n.fit(x);
   const auto z = n.transform(x);
   CHECK(z.mean(0).abs().max().item<double>() < 1e-5);
-  CHECK(z.index({torch::indexing::Slice(), torch::indexing::Slice(0, 3)}).std(0, false).sub(1).abs().max()
+  CHECK(z.index({torch::indexing::Slice(), torch::indexing::Slice(0, 3)})
+            .std(0, false)
+            .sub(1)
+            .abs()
+            .max()
             .item<double>() < 1e-4);
   CHECK(n.std()[3].item<double>() == 1.0);  // guarded, not 0
   CHECK(torch::isfinite(z).all().item<bool>());
@@ -118,6 +122,6 @@ TEST_CASE("checks name the tensor and its shape", "[unit][core]") {
   CHECK_NOTHROW(mopo::detail::check_shape(torch::zeros({7, 4}), {-1, 4}, "act"));
   auto t = torch::zeros({2, 2});
   t[1][0] = INFINITY;
-  CHECK_THROWS_WITH(mopo::detail::check_finite(t, "rewards"), Contains("rewards: contains NaN or Inf") &&
-                                                                  Contains("first at index [1, 0]"));
+  CHECK_THROWS_WITH(mopo::detail::check_finite(t, "rewards"),
+                    Contains("rewards: contains NaN or Inf") && Contains("first at index [1, 0]"));
 }
