@@ -1,0 +1,428 @@
+/// @file hdf5.hpp
+/// @brief Thin RAII layer over the HDF5 C library, used by the D4RL and Minari readers/writers.
+///
+/// Internal (namespace mopo::detail::h5), not API. Every hid_t is owned by a Handle that closes it with the
+/// right H5?close function. HDF5's automatic error printing is switched off for the lifetime of an
+/// ErrorSilencer (the previous setting is restored), and every failing call is turned into a mopo error
+/// whose message names the file and the key and carries HDF5's own innermost error description.
+#pragma once
+
+#include <hdf5.h>
+
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "mopo/core/error.hpp"
+
+namespace mopo::detail::h5 {
+
+/// Owns one HDF5 identifier and closes it on destruction.
+class Handle {
+ public:
+  using Closer = herr_t (*)(hid_t);
+  Handle() = default;
+  Handle(hid_t id, Closer closer) : id_(id), closer_(closer) {}
+  Handle(const Handle&) = delete;
+  Handle& operator=(const Handle&) = delete;
+  Handle(Handle&& other) noexcept : id_(std::exchange(other.id_, H5I_INVALID_HID)), closer_(other.closer_) {}
+  Handle& operator=(Handle&& other) noexcept {
+    if (this != &other) {
+      reset();
+      id_ = std::exchange(other.id_, H5I_INVALID_HID);
+      closer_ = other.closer_;
+    }
+    return *this;
+  }
+  ~Handle() { reset(); }
+
+  [[nodiscard]] hid_t get() const { return id_; }
+  [[nodiscard]] bool valid() const { return id_ >= 0; }
+  void reset() { (void)close(); }
+  /// Closes now and returns the closer's status (< 0 on failure, e.g. a failed final flush of a file).
+  herr_t close() {
+    herr_t status = 0;
+    if (id_ >= 0 && closer_ != nullptr) status = closer_(id_);
+    id_ = H5I_INVALID_HID;
+    return status;
+  }
+
+ private:
+  hid_t id_ = H5I_INVALID_HID;
+  Closer closer_ = nullptr;
+};
+
+/// Switches off HDF5's automatic error-stack printing while alive; restores the previous handler.
+class ErrorSilencer {
+ public:
+  ErrorSilencer() {
+    (void)H5Eget_auto2(H5E_DEFAULT, &old_func_, &old_data_);
+    (void)H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+  }
+  ErrorSilencer(const ErrorSilencer&) = delete;
+  ErrorSilencer& operator=(const ErrorSilencer&) = delete;
+  ~ErrorSilencer() { (void)H5Eset_auto2(H5E_DEFAULT, old_func_, old_data_); }
+
+ private:
+  H5E_auto2_t old_func_ = nullptr;
+  void* old_data_ = nullptr;
+};
+
+/// The innermost description on HDF5's current error stack (e.g. "truncated file: eof = …"), or "".
+inline std::string last_error() {
+  std::string innermost;
+  auto walker = [](unsigned /*n*/, const H5E_error2_t* err, void* data) -> herr_t {
+    auto* out = static_cast<std::string*>(data);
+    if (out->empty() && err != nullptr && err->desc != nullptr) *out = err->desc;
+    return 0;
+  };
+  (void)H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, walker, &innermost);
+  (void)H5Eclear2(H5E_DEFAULT);
+  return innermost;
+}
+
+/// "<file>: <key>: <what>[ (HDF5: <detail>)]".
+inline std::string message(const std::string& file, const std::string& key, const std::string& what) {
+  std::string msg = file + ": ";
+  if (!key.empty()) msg += key + ": ";
+  msg += what;
+  const std::string detail = last_error();
+  if (!detail.empty()) msg += " (HDF5: " + detail + ")";
+  return msg;
+}
+
+/// Throws DatasetError naming file and key if `status` < 0.
+inline void check(herr_t status, const std::string& file, const std::string& key, const std::string& what) {
+  if (status < 0) throw DatasetError(message(file, key, what));
+}
+
+/// Wraps `id` with `closer`, throwing DatasetError naming file and key if `id` is invalid.
+inline Handle own(hid_t id, Handle::Closer closer, const std::string& file, const std::string& key,
+                  const std::string& what) {
+  if (id < 0) throw DatasetError(message(file, key, what));
+  return Handle(id, closer);
+}
+
+/// True if `path` ("a/b/c") names an existing link below `loc`; intermediate groups are checked in turn.
+inline bool exists(hid_t loc, const std::string& path) {
+  std::size_t start = 0;
+  while (start <= path.size()) {
+    const std::size_t slash = path.find('/', start);
+    const std::string prefix = path.substr(0, slash);
+    if (H5Lexists(loc, prefix.c_str(), H5P_DEFAULT) <= 0) {
+      (void)H5Eclear2(H5E_DEFAULT);
+      return false;
+    }
+    if (slash == std::string::npos) return true;
+    start = slash + 1;
+  }
+  return true;
+}
+
+/// Kind of object at `path` below `loc`.
+enum class ObjectKind { kMissing, kGroup, kDataset, kOther };
+
+inline ObjectKind kind_of(hid_t loc, const std::string& path) {
+  if (!exists(loc, path)) return ObjectKind::kMissing;
+  const hid_t obj = H5Oopen(loc, path.c_str(), H5P_DEFAULT);
+  if (obj < 0) {
+    (void)H5Eclear2(H5E_DEFAULT);
+    return ObjectKind::kOther;
+  }
+  Handle owned(obj, H5Oclose);
+  switch (H5Iget_type(obj)) {
+    case H5I_GROUP:
+      return ObjectKind::kGroup;
+    case H5I_DATASET:
+      return ObjectKind::kDataset;
+    default:
+      return ObjectKind::kOther;
+  }
+}
+
+/// Names of the direct children of group `path` below `loc`, in HDF5's name order.
+inline std::vector<std::string> children(hid_t loc, const std::string& path, const std::string& file) {
+  Handle group = own(H5Gopen2(loc, path.c_str(), H5P_DEFAULT), H5Gclose, file, path, "cannot open group");
+  H5G_info_t info{};
+  check(H5Gget_info(group.get(), &info), file, path, "cannot list group");
+  std::vector<std::string> names;
+  names.reserve(static_cast<std::size_t>(info.nlinks));
+  for (hsize_t i = 0; i < info.nlinks; ++i) {
+    const ssize_t len =
+        H5Lget_name_by_idx(group.get(), ".", H5_INDEX_NAME, H5_ITER_INC, i, nullptr, 0, H5P_DEFAULT);
+    if (len < 0) throw DatasetError(message(file, path, "cannot read a link name"));
+    std::string name(static_cast<std::size_t>(len) + 1, '\0');
+    if (H5Lget_name_by_idx(group.get(), ".", H5_INDEX_NAME, H5_ITER_INC, i, name.data(), name.size(),
+                           H5P_DEFAULT) < 0) {
+      throw DatasetError(message(file, path, "cannot read a link name"));
+    }
+    name.resize(static_cast<std::size_t>(len));
+    names.push_back(std::move(name));
+  }
+  return names;
+}
+
+/// Opens a file read-only. Missing file → IoError; not HDF5 / truncated / unreadable → DatasetError.
+inline Handle open_file(const std::string& file) {
+  if (std::FILE* f = std::fopen(file.c_str(), "rb")) {
+    std::fclose(f);
+  } else {
+    throw IoError(file + ": cannot open for reading: " + std::strerror(errno));
+  }
+  const htri_t is_hdf5 = H5Fis_hdf5(file.c_str());
+  if (is_hdf5 == 0) {
+    (void)H5Eclear2(H5E_DEFAULT);
+    throw DatasetError(file + ": not an HDF5 file (no HDF5 signature)");
+  }
+  return own(H5Fopen(file.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose, file, "",
+             "cannot open HDF5 file (truncated or corrupt?)");
+}
+
+/// The h5py/numpy boolean type: an int8 enum {FALSE = 0, TRUE = 1}.
+inline Handle bool_type() {
+  Handle t(H5Tenum_create(H5T_NATIVE_INT8), H5Tclose);
+  if (!t.valid()) throw IoError("HDF5: cannot create the bool enum type");
+  const int8_t no = 0;
+  const int8_t yes = 1;
+  if (H5Tenum_insert(t.get(), "FALSE", &no) < 0 || H5Tenum_insert(t.get(), "TRUE", &yes) < 0) {
+    throw IoError("HDF5: cannot build the bool enum type");
+  }
+  return t;
+}
+
+/// A readable name for an HDF5 type class ("string", "compound", …).
+inline std::string class_name(H5T_class_t c) {
+  switch (c) {
+    case H5T_INTEGER:
+      return "integer";
+    case H5T_FLOAT:
+      return "float";
+    case H5T_TIME:
+      return "time";
+    case H5T_STRING:
+      return "string";
+    case H5T_BITFIELD:
+      return "bitfield";
+    case H5T_OPAQUE:
+      return "opaque";
+    case H5T_COMPOUND:
+      return "compound";
+    case H5T_REFERENCE:
+      return "reference";
+    case H5T_ENUM:
+      return "enum";
+    case H5T_VLEN:
+      return "variable-length";
+    case H5T_ARRAY:
+      return "array";
+    default:
+      return "unknown";
+  }
+}
+
+/// Shape and element class of one dataset.
+struct DatasetInfo {
+  std::vector<hsize_t> dims;
+  H5T_class_t type_class = H5T_NO_CLASS;
+  std::size_t type_size = 0;
+  bool is_bool_enum = false;  ///< enum over a 1-byte integer (h5py's bool)
+  bool is_vlen_string = false;
+  [[nodiscard]] int64_t rank() const { return static_cast<int64_t>(dims.size()); }
+  [[nodiscard]] std::string shape_string() const {
+    std::string s = "(";
+    for (std::size_t i = 0; i < dims.size(); ++i) s += (i ? ", " : "") + std::to_string(dims[i]);
+    if (dims.size() == 1) s += ",";
+    return s + ")";
+  }
+};
+
+inline DatasetInfo info(hid_t dset, const std::string& file, const std::string& key) {
+  DatasetInfo out;
+  Handle space = own(H5Dget_space(dset), H5Sclose, file, key, "cannot read dataspace");
+  const int rank = H5Sget_simple_extent_ndims(space.get());
+  if (rank < 0) throw DatasetError(message(file, key, "cannot read rank"));
+  out.dims.resize(static_cast<std::size_t>(rank));
+  if (rank > 0)
+    check(H5Sget_simple_extent_dims(space.get(), out.dims.data(), nullptr), file, key, "cannot read shape");
+  Handle type = own(H5Dget_type(dset), H5Tclose, file, key, "cannot read datatype");
+  out.type_class = H5Tget_class(type.get());
+  out.type_size = H5Tget_size(type.get());
+  if (out.type_class == H5T_ENUM) {
+    Handle super(H5Tget_super(type.get()), H5Tclose);
+    out.is_bool_enum = super.valid() && H5Tget_size(super.get()) == 1;
+  }
+  if (out.type_class == H5T_STRING) out.is_vlen_string = H5Tis_variable_str(type.get()) > 0;
+  return out;
+}
+
+/// Opens dataset `key`; DatasetError naming the key if it is missing or is not a dataset.
+inline Handle open_dataset(hid_t loc, const std::string& key, const std::string& file) {
+  switch (kind_of(loc, key)) {
+    case ObjectKind::kMissing:
+      throw DatasetError(file + ": missing key '" + key + "'");
+    case ObjectKind::kDataset:
+      break;
+    default:
+      throw DatasetError(file + ": key '" + key + "' is not a dataset (a group or other object)");
+  }
+  return own(H5Dopen2(loc, key.c_str(), H5P_DEFAULT), H5Dclose, file, key, "cannot open dataset");
+}
+
+/// Reads a numeric dataset (integer, float or bool enum) into a tensor of `dtype` (kFloat32, kFloat64,
+/// kInt64 or kBool). HDF5 converts the element type; bool enums are read as bytes and compared with 0.
+inline torch::Tensor read_tensor(hid_t dset, const DatasetInfo& in, torch::Dtype dtype,
+                                 const std::string& file, const std::string& key) {
+  std::vector<int64_t> sizes(in.dims.begin(), in.dims.end());
+  if (in.type_class == H5T_ENUM) {
+    if (!in.is_bool_enum)
+      throw DatasetError(file + ": " + key + ": enum type other than bool is not supported");
+    Handle ftype = own(H5Dget_type(dset), H5Tclose, file, key, "cannot read datatype");
+    Handle mtype =
+        own(H5Tget_native_type(ftype.get(), H5T_DIR_ASCEND), H5Tclose, file, key, "cannot map enum datatype");
+    auto raw = torch::empty(sizes, torch::kInt8);
+    if (raw.numel() > 0) {
+      check(H5Dread(dset, mtype.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, raw.data_ptr()), file, key,
+            "read failed (truncated or corrupt file?)");
+    }
+    return raw.ne(0).to(dtype);
+  }
+  if (in.type_class != H5T_INTEGER && in.type_class != H5T_FLOAT) {
+    throw DatasetError(file + ": " + key + ": expected a numeric dataset, got HDF5 type class " +
+                       class_name(in.type_class));
+  }
+  hid_t mem = H5T_NATIVE_FLOAT;
+  torch::Dtype read_as = torch::kFloat32;
+  if (dtype == torch::kFloat64) {
+    mem = H5T_NATIVE_DOUBLE;
+    read_as = torch::kFloat64;
+  } else if (dtype == torch::kInt64) {
+    mem = H5T_NATIVE_INT64;
+    read_as = torch::kInt64;
+  } else if (dtype == torch::kBool) {
+    mem = H5T_NATIVE_DOUBLE;  // D4RL: bool(terminals[i]) — any non-zero value is true
+    read_as = torch::kFloat64;
+  }
+  auto out = torch::empty(sizes, read_as);
+  if (out.numel() > 0) {
+    check(H5Dread(dset, mem, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data_ptr()), file, key,
+          "read failed (truncated or corrupt file?)");
+  }
+  if (dtype == torch::kBool) {
+    if (!torch::isfinite(out).all().item<bool>()) {
+      throw DatasetError(file + ": " + key + ": contains NaN or Inf where a boolean flag is expected");
+    }
+    return out.ne(0);
+  }
+  return out;
+}
+
+/// Reads a scalar string dataset (fixed-length or variable-length).
+inline std::string read_string(hid_t dset, const DatasetInfo& in, const std::string& file,
+                               const std::string& key) {
+  Handle mtype = own(H5Tcopy(H5T_C_S1), H5Tclose, file, key, "cannot create string type");
+  if (in.is_vlen_string) {
+    check(H5Tset_size(mtype.get(), H5T_VARIABLE), file, key, "cannot set string size");
+    char* ptr = nullptr;
+    check(H5Dread(dset, mtype.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, &ptr), file, key, "string read failed");
+    std::string s = ptr != nullptr ? std::string(ptr) : std::string();
+    if (ptr != nullptr) (void)H5free_memory(ptr);
+    return s;
+  }
+  check(H5Tset_size(mtype.get(), in.type_size + 1), file, key, "cannot set string size");
+  check(H5Tset_strpad(mtype.get(), H5T_STR_NULLTERM), file, key, "cannot set string padding");
+  std::string buf(in.type_size + 1, '\0');
+  check(H5Dread(dset, mtype.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, buf.data()), file, key,
+        "string read failed");
+  buf.resize(std::strlen(buf.c_str()));
+  return buf;
+}
+
+/// Link-creation property list that creates missing intermediate groups ("infos/qpos").
+inline Handle intermediate_lcpl(const std::string& file) {
+  Handle lcpl = own(H5Pcreate(H5P_LINK_CREATE), H5Pclose, file, "", "cannot create property list");
+  check(H5Pset_create_intermediate_group(lcpl.get(), 1), file, "", "cannot set property list");
+  return lcpl;
+}
+
+/// Writes `t` (any rank ≥ 0) as dataset `key`. Floating tensors are stored as `float_dtype` (kFloat32 or
+/// kFloat64); bool tensors as h5py's bool enum; integer tensors as int64 (int8/uint8 kept as bytes).
+/// `gzip_level` > 0 enables chunked deflate compression (h5py's compression='gzip' uses level 4).
+inline void write_tensor(hid_t loc, const std::string& key, const torch::Tensor& t, torch::Dtype float_dtype,
+                         int gzip_level, const std::string& file) {
+  auto data = t.detach().to(torch::kCPU).contiguous();
+  hid_t file_type = H5T_IEEE_F32LE;
+  hid_t mem_type = H5T_NATIVE_FLOAT;
+  Handle enum_type;
+  if (data.scalar_type() == torch::kBool) {
+    enum_type = bool_type();
+    file_type = enum_type.get();
+    mem_type = enum_type.get();
+    data = data.to(torch::kInt8);
+  } else if (data.is_floating_point()) {
+    if (float_dtype == torch::kFloat64) {
+      data = data.to(torch::kFloat64);
+      file_type = H5T_IEEE_F64LE;
+      mem_type = H5T_NATIVE_DOUBLE;
+    } else {
+      data = data.to(torch::kFloat32);
+    }
+  } else if (data.scalar_type() == torch::kInt32) {
+    file_type = H5T_STD_I32LE;
+    mem_type = H5T_NATIVE_INT32;
+  } else {
+    data = data.to(torch::kInt64);
+    file_type = H5T_STD_I64LE;
+    mem_type = H5T_NATIVE_INT64;
+  }
+  std::vector<hsize_t> dims(data.sizes().begin(), data.sizes().end());
+  Handle space = own(dims.empty() ? H5Screate(H5S_SCALAR)
+                                  : H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr),
+                     H5Sclose, file, key, "cannot create dataspace");
+  Handle dcpl = own(H5Pcreate(H5P_DATASET_CREATE), H5Pclose, file, key, "cannot create property list");
+  bool has_zero = false;
+  for (hsize_t d : dims) has_zero = has_zero || d == 0;
+  if (gzip_level > 0 && !dims.empty() && !has_zero) {
+    // Chunks of whole rows, about 256 KiB each, so a row slice touches few chunks.
+    std::vector<hsize_t> chunk = dims;
+    hsize_t row_bytes = static_cast<hsize_t>(data.element_size());
+    for (std::size_t i = 1; i < dims.size(); ++i) row_bytes *= dims[i];
+    const hsize_t rows = std::max<hsize_t>(1, (256 * 1024) / std::max<hsize_t>(1, row_bytes));
+    chunk[0] = std::min(dims[0], rows);
+    check(H5Pset_chunk(dcpl.get(), static_cast<int>(chunk.size()), chunk.data()), file, key,
+          "cannot set chunking");
+    check(H5Pset_deflate(dcpl.get(), static_cast<unsigned>(gzip_level)), file, key, "cannot enable gzip");
+  }
+  Handle lcpl = intermediate_lcpl(file);
+  Handle dset = own(H5Dcreate2(loc, key.c_str(), file_type, space.get(), lcpl.get(), dcpl.get(), H5P_DEFAULT),
+                    H5Dclose, file, key, "cannot create dataset");
+  if (data.numel() > 0) {
+    check(H5Dwrite(dset.get(), mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data.data_ptr()), file, key,
+          "write failed");
+  }
+}
+
+/// Writes a scalar fixed-length, null-padded ASCII string (what h5py stores for numpy.bytes_).
+inline void write_string(hid_t loc, const std::string& key, const std::string& value,
+                         const std::string& file) {
+  Handle type = own(H5Tcopy(H5T_C_S1), H5Tclose, file, key, "cannot create string type");
+  check(H5Tset_size(type.get(), std::max<std::size_t>(1, value.size())), file, key, "cannot set string size");
+  check(H5Tset_strpad(type.get(), H5T_STR_NULLPAD), file, key, "cannot set string padding");
+  Handle space = own(H5Screate(H5S_SCALAR), H5Sclose, file, key, "cannot create dataspace");
+  Handle lcpl = intermediate_lcpl(file);
+  Handle dset =
+      own(H5Dcreate2(loc, key.c_str(), type.get(), space.get(), lcpl.get(), H5P_DEFAULT, H5P_DEFAULT),
+          H5Dclose, file, key, "cannot create dataset");
+  std::string buf = value;
+  buf.resize(std::max<std::size_t>(1, value.size()), '\0');
+  check(H5Dwrite(dset.get(), type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, buf.data()), file, key,
+        "write failed");
+}
+
+}  // namespace mopo::detail::h5
