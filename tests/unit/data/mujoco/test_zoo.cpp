@@ -1,0 +1,89 @@
+// A tiny zoo build on real MuJoCo Hopper: a short behaviour SAC run, then random / medium / mixed / expert /
+// medium-expert datasets with cards. Checks files, cards, D4RL recording rules and the stored full state.
+#include <unistd.h>
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "mopo/data/d4rl_hdf5.hpp"
+#include "mopo/data/zoo.hpp"
+#include "mopo/env/mujoco/tasks/hopper.hpp"
+
+namespace fs = std::filesystem;
+
+TEST_CASE("a tiny zoo build writes valid D4RL files and cards", "[mujoco][data][zoo]") {
+  const auto dir = fs::temp_directory_path() / ("mopo_test_zoo_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  mopo::zoo::ZooOptions o;
+  o.size = 600;
+  o.max_path = 150;
+  o.sac_steps = 900;
+  o.warmup_steps = 300;
+  o.eval_every = 300;
+  o.eval_episodes = 1;
+  o.seed = 5;
+  o.sac.hidden = {32, 32};
+  mopo::env::Hopper env;
+  mopo::env::Hopper eval_env;
+  const mopo::zoo::ReferenceReturns hopper_ref{-20.272305, 3234.3};  // environments.md §10.5
+  const auto summary = mopo::zoo::build_task("hopper", env, eval_env, o, dir, hopper_ref);
+  REQUIRE(summary["checkpoints"].size() == 3);
+  for (const std::string kind : {"random", "medium", "mixed", "expert", "medium-expert"}) {
+    CAPTURE(kind);
+    const auto file = dir / ("hopper-" + kind + ".hdf5");
+    REQUIRE(fs::exists(file));
+    REQUIRE(fs::exists(dir / ("hopper-" + kind + ".json")));
+    const auto d = mopo::load_d4rl_hdf5(file);
+    CHECK(d.observation_dim() == 11);
+    CHECK(d.action_dim() == 3);
+    REQUIRE(d.has_state());
+    CHECK(d.qpos.size(1) == 6);
+    CHECK(d.metadata["zoo_kind"] == kind);
+    std::ifstream in(dir / ("hopper-" + kind + ".json"));
+    nlohmann::json card;
+    in >> card;
+    CHECK(card["transitions"] == d.size());
+    CHECK(card["episodes"]["complete"] == d.episode_stats().count);
+    CHECK(card["recipe"]["size"] == 600);
+    // D4RL rule: a time-limit step is a time-out, never also a terminal; episodes never exceed max_path.
+    CHECK_FALSE(d.terminals.logical_and(d.timeouts).any().item<bool>());
+    const auto ends = d.terminals.logical_or(d.timeouts).nonzero().reshape({-1});
+    if (ends.size(0) > 1) CHECK((ends.slice(0, 1) - ends.slice(0, 0, -1)).max().item<int64_t>() <= 150);
+    // Within an episode s' of row i is s of row i + 1.
+    const auto cont =
+        d.terminals.logical_or(d.timeouts).logical_not().slice(0, 0, -1).nonzero().reshape({-1});
+    CHECK(d.next_observations.index_select(0, cont).equal(d.observations.index_select(0, cont + 1)));
+    // The stored state reproduces the stored observation (state before the action).
+    for (int64_t i : {int64_t{0}, d.size() / 2, d.size() - 1}) {
+      const auto qp = d.qpos[i].to(torch::kFloat64).contiguous();
+      const auto qv = d.qvel[i].to(torch::kFloat64).contiguous();
+      env.set_state({qp.data_ptr<double>(), qp.data_ptr<double>() + 6},
+                    {qv.data_ptr<double>(), qv.data_ptr<double>() + 6});
+      const auto obs = env.observation();
+      for (int64_t k = 0; k < 11; ++k)
+        CHECK(obs[k] == Approx(d.observations[i][k].item<float>()).margin(1e-5));
+    }
+    const auto q = mopo::qlearning_dataset(d);
+    CHECK(q.size() > 0);
+  }
+  // Sizes: random / medium / expert are cut to `size`; mixed is the replay up to the medium checkpoint.
+  CHECK(summary["datasets"]["random"]["transitions"] == 600);
+  CHECK(summary["datasets"]["expert"]["transitions"] == 600);
+  CHECK(summary["datasets"]["mixed"]["transitions"] ==
+        summary["datasets"]["medium"]["behaviour"]["sac_step"]);
+  CHECK(summary["datasets"]["medium-expert"]["transitions"].get<int64_t>() <= 1200);
+  CHECK(summary["datasets"]["medium-expert"]["transitions"].get<int64_t>() > 600);
+  CHECK(summary["datasets"]["expert"]["behaviour"].contains("d4rl_normalized_score"));
+  // Policies were saved and can be reused without training (no mixed dataset then).
+  const auto again = dir / "again";
+  mopo::zoo::PretrainedPolicies pre{summary["datasets"]["medium"]["behaviour"]["policy"].get<std::string>(),
+                                    summary["datasets"]["expert"]["behaviour"]["policy"].get<std::string>()};
+  const auto s2 = mopo::zoo::build_task("hopper", env, eval_env, o, again, hopper_ref, pre);
+  CHECK_FALSE(fs::exists(again / "hopper-mixed.hdf5"));
+  // Same seed, same policies → the same medium data.
+  CHECK(mopo::load_d4rl_hdf5(again / "hopper-medium.hdf5")
+            .observations.equal(mopo::load_d4rl_hdf5(dir / "hopper-medium.hdf5").observations));
+  fs::remove_all(dir);
+}
