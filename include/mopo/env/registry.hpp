@@ -1,0 +1,106 @@
+/// @file registry.hpp
+/// @brief Tasks by name: `mopo::env::make("hopper")` → std::unique_ptr<Environment>.
+///
+/// Names: "halfcheetah", "hopper", "walker2d", "ant", "halfcheetah-jump" (test reward),
+/// "halfcheetah-jump-behaviour" (behaviour reward, for data collection), "ant-angle" (30°),
+/// "ant-angle-<degrees>" (e.g. "ant-angle-45"), "hiv". D4RL dataset names are accepted too and resolve to
+/// their task ("hopper-medium-v2" → hopper). Reference scores: mopo/env/scores.hpp.
+///
+/// The MuJoCo tasks are available when the program links `mopo::mujoco` (which defines
+/// MOPO_HAS_MUJOCO=1 for every translation unit); with `mopo::mopo` alone only "hiv" can be made, and
+/// asking for a MuJoCo task throws a mopo::ValueError that says so. Every task made here also
+/// implements TrueDynamics (see as_true_dynamics()).
+#pragma once
+
+#include <cmath>
+#include <cstdlib>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "mopo/core/error.hpp"
+#include "mopo/env/environment.hpp"
+#include "mopo/env/hiv.hpp"
+#include "mopo/env/options.hpp"
+#include "mopo/env/scores.hpp"
+#include "mopo/env/true_dynamics.hpp"
+
+#if defined(MOPO_HAS_MUJOCO)
+#include "mopo/env/mujoco/tasks/ant.hpp"
+#include "mopo/env/mujoco/tasks/ant_angle.hpp"
+#include "mopo/env/mujoco/tasks/half_cheetah.hpp"
+#include "mopo/env/mujoco/tasks/half_cheetah_jump.hpp"
+#include "mopo/env/mujoco/tasks/hopper.hpp"
+#include "mopo/env/mujoco/tasks/walker2d.hpp"
+#endif
+
+namespace mopo::env {
+
+/// Whether this build can make the MuJoCo tasks.
+inline constexpr bool kHasMujoco =
+#if defined(MOPO_HAS_MUJOCO)
+    true;
+#else
+    false;
+#endif
+
+/// The task names make() accepts (ant-angle also as "ant-angle-<degrees>").
+inline std::vector<std::string> task_names() {
+  return {"halfcheetah",
+          "hopper",
+          "walker2d",
+          "ant",
+          "halfcheetah-jump",
+          "halfcheetah-jump-behaviour",
+          "ant-angle",
+          "ant-angle-45",
+          "ant-angle-60",
+          "ant-angle-90",
+          "hiv"};
+}
+
+namespace detail {
+/// Angle of "ant-angle[-<degrees>]"; the suffix of a dataset name ("ant-angle-medium") is not an angle.
+inline double ant_angle_degrees(const std::string& name) {
+  const std::string prefix = "ant-angle-";
+  if (name.size() <= prefix.size()) return kAntAngleDefaultDegrees;
+  const std::string rest = name.substr(prefix.size());
+  char* end = nullptr;
+  const double deg = std::strtod(rest.c_str(), &end);
+  if (end == rest.c_str()) return kAntAngleDefaultDegrees;  // not a number: a dataset suffix
+  if (!std::isfinite(deg) || (*end != '\0' && *end != '-')) {
+    throw ValueError("ant-angle: cannot read the angle in '" + name + "' (expected e.g. ant-angle-45)");
+  }
+  return deg;
+}
+}  // namespace detail
+
+/// Makes a task by name. `options` applies to the MuJoCo tasks (HIV uses its defaults).
+/// Throws mopo::ValueError for unknown names, or MuJoCo tasks in a build without MuJoCo.
+inline std::unique_ptr<Environment> make(const std::string& name, const MujocoOptions& options = {}) {
+  const std::string base = base_task(name);  // throws for unknown names, listing the known ones
+  if (base == "hiv") return std::make_unique<Hiv>();
+#if defined(MOPO_HAS_MUJOCO)
+  if (base == "halfcheetah") return std::make_unique<HalfCheetah>(options);
+  if (base == "hopper") return std::make_unique<Hopper>(options);
+  if (base == "walker2d") return std::make_unique<Walker2d>(options);
+  if (base == "ant") return std::make_unique<Ant>(options);
+  if (base == "halfcheetah-jump") {
+    return std::make_unique<HalfCheetahJump>(make_halfcheetah_jump(JumpReward::kTest, options));
+  }
+  if (base == "halfcheetah-jump-behaviour") {
+    return std::make_unique<HalfCheetahJump>(make_halfcheetah_jump(JumpReward::kBehaviour, options));
+  }
+  if (base == "ant-angle") {
+    return std::make_unique<AntAngle>(make_ant_angle(detail::ant_angle_degrees(name), options));
+  }
+#else
+  (void)options;
+#endif
+  throw ValueError("task '" + name + "' needs MuJoCo: link the mopo::mujoco target (MOPO_WITH_MUJOCO=ON)");
+}
+
+/// The TrueDynamics side of a task made by make() (every built-in task has one), or nullptr.
+inline TrueDynamics* as_true_dynamics(Environment& env) { return dynamic_cast<TrueDynamics*>(&env); }
+
+}  // namespace mopo::env
