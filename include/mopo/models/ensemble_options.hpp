@@ -26,8 +26,11 @@ struct EnsembleOptions {
   /// Spectral normalisation of every layer but the log-variance head. Described in the MOPO paper, never
   /// applied in the released code (mopo-algorithm.md §4); off by default.
   bool spectral_norm = false;
-  /// Rows per chunk in predict(): bounds the inference workspace to E·rows·max(hidden) floats ×2.
-  int64_t inference_chunk_rows = 2048;
+  /// Rows per chunk in predict(): bounds the inference workspace to E·rows·max(hidden) floats ×2 per thread.
+  int64_t inference_chunk_rows = 4096;
+  /// With more than one intra-op thread, predict() runs whole chunks in parallel (one per thread) instead
+  /// of splitting every GEMM across threads.
+  bool parallel_chunks = true;
 
   template <class V>
   void visit(V&& v) {
@@ -40,6 +43,7 @@ struct EnsembleOptions {
     v("logvar_bound_coef", logvar_bound_coef);
     v("spectral_norm", spectral_norm);
     v("inference_chunk_rows", inference_chunk_rows);
+    v("parallel_chunks", parallel_chunks);
   }
 
   /// @throws ConfigError naming the key.

@@ -378,21 +378,35 @@ class GaussianEnsemble {
     if (b == 0) return;
 
     std::lock_guard<std::mutex> lock(workspace_->mutex);
-    auto& ws = *workspace_;
-    const int64_t chunk = std::min(options_.inference_chunk_rows, b);
+    // Chunking: with T > 1 intra-op threads and parallel_chunks, whole chunks run concurrently (one per
+    // thread, single-threaded GEMMs, no per-GEMM synchronisation); the row count is split into a
+    // multiple of T equal chunks so the threads stay balanced.
+    const int64_t threads = options_.parallel_chunks ? std::max<int64_t>(at::get_num_threads(), 1) : 1;
+    int64_t n_chunks = (b + options_.inference_chunk_rows - 1) / options_.inference_chunk_rows;
+    if (threads > 1) n_chunks = std::min(b, ((n_chunks + threads - 1) / threads) * threads);
+    const int64_t chunk = (b + n_chunks - 1) / n_chunks;
+    n_chunks = (b + chunk - 1) / chunk;
+    const int64_t slots = std::min(threads, n_chunks);
     const int64_t widest = *std::max_element(options_.hidden.begin(), options_.hidden.end());
-    ensure_capacity(ws.input, chunk * in, opts);
-    ensure_capacity(ws.h0, e * chunk * widest, opts);
-    ensure_capacity(ws.h1, e * chunk * widest, opts);
-    ensure_capacity(ws.mean, e * chunk * d, opts);
-    ensure_capacity(ws.logvar, e * chunk * d, opts);
+    auto& pool = workspace_->slots;
+    if (static_cast<int64_t>(pool.size()) < slots) pool.resize(static_cast<std::size_t>(slots));
+    for (int64_t t = 0; t < slots; ++t) {
+      auto& ws = pool[static_cast<std::size_t>(t)];
+      ensure_capacity(ws.input, chunk * in, opts);
+      ensure_capacity(ws.h0, e * chunk * widest, opts);
+      ensure_capacity(ws.h1, e * chunk * widest, opts);
+      ensure_capacity(ws.mean, e * chunk * d, opts);
+      ensure_capacity(ws.logvar, e * chunk * d, opts);
+    }
     const auto weights = effective_weights();  // spectral norm applied once per call, not per chunk
     const auto mu = normalizer_.mean().to(opts);
     const auto sd = normalizer_.std().to(opts);
-    const auto& layers = net().layers();
+    const auto layers = net().layers();
     const std::size_t n_hidden = net().hidden.size();
+    const auto& max_lv = net().max_logvar;
+    const auto& min_lv = net().min_logvar;
 
-    for (int64_t r0 = 0; r0 < b; r0 += chunk) {
+    const auto run_chunk = [&](WorkspaceSlot& ws, int64_t r0) {
       const int64_t c = std::min(chunk, b - r0);
       auto x = ws.input.narrow(0, 0, c * in).view({c, in});
       x.narrow(1, 0, obs_dim_).copy_(o.narrow(0, r0, c));
@@ -404,19 +418,30 @@ class GaussianEnsemble {
         auto& buf = (l % 2 == 0) ? ws.h0 : ws.h1;
         auto next = buf.narrow(0, 0, e * c * width).view({e, c, width});
         at::baddbmm_out(next, layers[l]->bias, cur, weights[l]);
-        at::silu_(next);
+        at::silu_(next);  // swish, in place
         cur = next;
       }
       auto mean = ws.mean.narrow(0, 0, e * c * d).view({e, c, d});
       auto lv = ws.logvar.narrow(0, 0, e * c * d).view({e, c, d});
       at::baddbmm_out(mean, layers[n_hidden]->bias, cur, weights[n_hidden]);
       at::baddbmm_out(lv, layers[n_hidden + 1]->bias, cur, weights[n_hidden + 1]);
-      detail::soft_clamp_logvar_(lv, net().max_logvar, net().min_logvar);
+      detail::soft_clamp_logvar_(lv, max_lv, min_lv);
       lv.mul_(0.5).exp_();  // σ = exp(logvar / 2)
       auto out_mean = out.mean.narrow(1, r0, c);
       out_mean.copy_(mean);
       out_mean.narrow(2, 0, obs_dim_).add_(o.narrow(0, r0, c));  // next_obs = obs + Δobs
       out.std.narrow(1, r0, c).copy_(lv);
+    };
+
+    if (slots == 1) {
+      for (int64_t k = 0; k < n_chunks; ++k) run_chunk(pool[0], k * chunk);
+    } else {
+      // Each thread gets a contiguous block of chunks and its own workspace slot; ATen ops and OpenBLAS
+      // run single-threaded inside the parallel region.
+      at::parallel_for(0, n_chunks, 1, [&](int64_t begin, int64_t end) {
+        auto& ws = pool[static_cast<std::size_t>(std::min<int64_t>(at::get_thread_num(), slots - 1))];
+        for (int64_t k = begin; k < end; ++k) run_chunk(ws, k * chunk);
+      });
     }
   }
 
@@ -578,9 +603,12 @@ class GaussianEnsemble {
     torch::Tensor targets;  ///< [N, O + 1] = [Δobs, reward] (§3.4)
   };
 
+  struct WorkspaceSlot {
+    torch::Tensor input, h0, h1, mean, logvar;
+  };
   struct Workspace {
     std::mutex mutex;
-    torch::Tensor input, h0, h1, mean, logvar;
+    std::vector<WorkspaceSlot> slots;  // one per thread
   };
 
   /// The network, mutable from const methods (LibTorch modules have no const forward()).

@@ -239,6 +239,13 @@ TEST_CASE("GaussianEnsemble fast predict equals the plain module path; predict_i
   CHECK(torch::allclose(fast.mean, ref.mean, 1e-5, 1e-5));
   CHECK(torch::allclose(fast.std, ref.std, 1e-5, 1e-6));
   CHECK_FALSE(fast.mean.requires_grad());
+  // Two threads: whole chunks run in parallel, one workspace slot per thread; same numbers.
+  const int threads_before = at::get_num_threads();
+  at::set_num_threads(2);
+  const auto parallel = model.predict(data.obs, data.act);
+  at::set_num_threads(threads_before);
+  CHECK(torch::allclose(parallel.mean, ref.mean, 1e-5, 1e-5));
+  CHECK(torch::allclose(parallel.std, ref.std, 1e-5, 1e-6));
   // std stays within the soft-clamped bounds.
   CHECK(fast.std.max().item<double>() <=
         std::exp(0.5 * model.network()->max_logvar.max().item<double>()) + 1e-6);
