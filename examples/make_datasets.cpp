@@ -44,8 +44,8 @@ int main(int argc, char** argv) {
   auto* seed_opt = app.add_option("--seed", seed, "seed");
   app.add_option("--config", config_file, "JSON file with ZooOptions");
   app.add_option("--set", overrides, "override one option, e.g. --set eval_every=5000 (repeatable)");
-  app.add_option("--medium-policy", pre.medium, "SACAgent file of the medium policy (skips the SAC run)");
-  app.add_option("--expert-policy", pre.expert, "SACAgent file of the expert policy (skips the SAC run)");
+  app.add_option("--medium-policy", pre.medium, "medium policy file (zoo::save_policy; skips the SAC run)");
+  app.add_option("--expert-policy", pre.expert, "expert policy file (zoo::save_policy; skips the SAC run)");
   CLI11_PARSE(app, argc, argv);
   try {
     mopo::zoo::ZooOptions o;
