@@ -186,6 +186,27 @@ class GaussianEnsemble {
     return fit(obs, act, next_obs, rew, options, rng, on_epoch);
   }
 
+  /// Trains on a dataset with D4RL field names — `observations`, `actions`, `next_observations`, `rewards`
+  /// (e.g. mopo::data::TransitionDataset). The model learns from the true next observations (the Kit's
+  /// choice; mopo-algorithm.md §3.4), so `next_observations` must be present.
+  template <class DatasetT, class = decltype(std::declval<const DatasetT&>().next_observations)>
+  EnsembleFitReport fit(const DatasetT& dataset, const EnsembleTrainOptions& options, RandomState& rng,
+                        const EpochCallback& on_epoch = {}) {
+    if (!dataset.next_observations.defined()) {
+      throw ValueError("GaussianEnsemble::fit: the dataset has no next_observations");
+    }
+    return fit(dataset.observations, dataset.actions, dataset.next_observations, dataset.rewards, options,
+               rng, on_epoch);
+  }
+
+  /// As above, seeded from `options.seed`.
+  template <class DatasetT, class = decltype(std::declval<const DatasetT&>().next_observations)>
+  EnsembleFitReport fit(const DatasetT& dataset, const EnsembleTrainOptions& options = {},
+                        const EpochCallback& on_epoch = {}) {
+    RandomState rng(options.seed);
+    return fit(dataset, options, rng, on_epoch);
+  }
+
   /// Trains the ensemble from scratch on the current weights, exactly as MOPO (mopo-algorithm.md §3.5):
   /// random holdout split of min(⌊ratio·N⌋, max_holdout) rows; normaliser fitted on the training split;
   /// bootstrap indices drawn once per member, reshuffled every epoch; Adam on the full loss (§3.3);

@@ -216,6 +216,16 @@ TEST_CASE("GaussianEnsemble early stopping restores the best snapshot; elites ha
   CHECK(m.contains("train_loss"));
   CHECK(m.contains("holdout_mse/6"));
 
+  // A dataset with D4RL field names trains the same way as the tensors.
+  struct Dataset {
+    torch::Tensor observations, actions, next_observations, rewards;
+  } ds{data.obs, data.act, data.next_obs, data.rew};
+  mopo::seed_global(21);
+  GaussianEnsemble from_dataset(kObs, kAct, small_options());
+  CHECK(from_dataset.fit(ds, train).best_holdout_mse == report.best_holdout_mse);
+  ds.next_observations = torch::Tensor();
+  CHECK_THROWS_WITH(from_dataset.fit(ds, train), Contains("next_observations"));
+
   // Same seeds → same training (bit-for-bit on one thread count).
   mopo::seed_global(21);
   GaussianEnsemble again(kObs, kAct, small_options());
