@@ -25,6 +25,7 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <memory>
@@ -205,6 +206,8 @@ class SACAgent {
   }
 
   /// One observation as doubles (as environments produce it) → one action in [−1, 1].
+  /// On CPU this runs a lean path (preallocated buffers, matrix-vector products, no autograd) that
+  /// computes the same function as act(Tensor); like every method of the agent it is not thread-safe.
   std::vector<double> act(const std::vector<double>& obs, bool deterministic = false) {
     if (static_cast<int64_t>(obs.size()) != obs_dim_) {
       throw ShapeError("SACAgent::act observation: expected " + std::to_string(obs_dim_) + " values, got " +
@@ -216,14 +219,39 @@ class SACAgent {
       }
     }
     c10::InferenceMode guard;
-    auto x = torch::empty({1, obs_dim_}, torch::kFloat32);
-    float* px = x.data_ptr<float>();
-    for (int64_t i = 0; i < obs_dim_; ++i) px[i] = static_cast<float>(obs[static_cast<std::size_t>(i)]);
-    if (device_.type() != torch::kCPU) x = x.to(device_);
-    torch::Tensor a = deterministic ? actor_->mode(x) : actor_->sample(x, rng_.generator()).action;
-    a = a.to(torch::kCPU).contiguous();
-    const float* pa = a.data_ptr<float>();
-    return std::vector<double>(pa, pa + act_dim_);
+    if (device_.type() != torch::kCPU) {
+      auto x = torch::tensor(obs, torch::kFloat64).to(tensor_options()).unsqueeze(0);
+      torch::Tensor a = deterministic ? actor_->mode(x) : actor_->sample(x, rng_.generator()).action;
+      a = a.to(torch::kCPU, torch::kFloat64).contiguous();
+      return std::vector<double>(a.data_ptr<double>(), a.data_ptr<double>() + act_dim_);
+    }
+    const auto& layers = actor_->layers();
+    if (act_scratch_.size() != layers.size() + 1) {
+      act_scratch_.clear();
+      act_scratch_.push_back(torch::empty({obs_dim_}));
+      for (const auto& l : layers) act_scratch_.push_back(torch::empty({l->weight.size(0)}));
+    }
+    float* in = act_scratch_[0].data_ptr<float>();
+    for (int64_t i = 0; i < obs_dim_; ++i) in[i] = static_cast<float>(obs[static_cast<std::size_t>(i)]);
+    for (std::size_t i = 0; i < layers.size(); ++i) {
+      at::addmv_out(act_scratch_[i + 1], layers[i]->bias, layers[i]->weight, act_scratch_[i]);
+      if (i + 1 < layers.size()) at::relu_(act_scratch_[i + 1]);
+    }
+    const float* out = act_scratch_.back().data_ptr<float>();  // [μ (A), log σ (A)]
+    std::vector<double> action(static_cast<std::size_t>(act_dim_));
+    if (deterministic) {
+      for (int64_t j = 0; j < act_dim_; ++j) action[static_cast<std::size_t>(j)] = std::tanh(out[j]);
+      return action;
+    }
+    const auto eps =
+        at::normal(0.0, 1.0, {act_dim_}, rng_.generator(), torch::TensorOptions(torch::kFloat32));
+    const float* e = eps.data_ptr<float>();
+    for (int64_t j = 0; j < act_dim_; ++j) {
+      const float log_std = std::clamp(out[act_dim_ + j], static_cast<float>(options_.log_std_min),
+                                       static_cast<float>(options_.log_std_max));
+      action[static_cast<std::size_t>(j)] = std::tanh(out[j] + std::exp(log_std) * e[j]);
+    }
+    return action;
   }
 
   // ---- learning -----------------------------------------------------------------------------------
@@ -435,6 +463,7 @@ class SACAgent {
   std::unique_ptr<torch::optim::Adam> critic_optimizer_;
   std::unique_ptr<torch::optim::Adam> alpha_optimizer_;
   int64_t num_updates_ = 0;
+  std::vector<torch::Tensor> act_scratch_;  // act(vector) buffers: input, then each layer's output
 };
 
 }  // namespace mopo::agents

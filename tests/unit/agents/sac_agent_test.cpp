@@ -195,6 +195,14 @@ TEST_CASE("act returns bounded actions for one observation and for batches", "[u
   const auto at = agent.act(torch::full({5}, 0.1), true);
   for (int i = 0; i < 3; ++i)
     CHECK(av[static_cast<std::size_t>(i)] == Approx(at[i].item<double>()).margin(1e-6));
+  // The lean single-observation path samples the same function as the tensor path.
+  const auto state = agent.random_state().generator_state();
+  const auto sv = agent.act(v, false);
+  agent.random_state().set_generator_state(state);
+  const auto st = agent.act(torch::full({5}, 0.1), false);
+  for (int i = 0; i < 3; ++i)
+    CHECK(sv[static_cast<std::size_t>(i)] == Approx(st[i].item<double>()).margin(1e-5));
+  CHECK(agent.act(v, false) != sv);
 }
 
 TEST_CASE("save then load gives identical actions and an identical next update", "[unit][agents]") {
