@@ -228,7 +228,7 @@ class MujocoEnv final : public Environment, public TrueDynamics {
         std::fill(qpos.begin(), qpos.end(), 0.0);
         std::fill(qvel.begin(), qvel.end(), 0.0);
         task_.state_from_observation(model_.get(), po + i * obs_dim_, qpos.data(), qvel.data());
-        mj_resetData(model_.get(), d);
+        reset_dynamic_inputs(d);
         write_state(d, qpos.data(), qvel.data());
         clip_action(pa + i * nu_, a.data());
         bool terminated = false;
@@ -276,6 +276,18 @@ class MujocoEnv final : public Environment, public TrueDynamics {
       const auto k = static_cast<std::size_t>(i);
       out[i] = options_.clip_actions ? std::clamp(in[i], space_.low[k], space_.high[k]) : in[i];
     }
+  }
+
+  /// What mj_resetData resets and the next step reads besides qpos/qvel/ctrl: time, the solver's warm
+  /// start, activations and applied forces. Much cheaper than mj_resetData, which clears the whole arena
+  /// (HalfCheetah's nstack = 300000 makes that ~2.4 MB per call). Gives the same bits (tested).
+  void reset_dynamic_inputs(mjData* d) const {
+    const mjModel* m = model_.get();
+    d->time = 0.0;
+    std::fill(d->qacc_warmstart, d->qacc_warmstart + m->nv, 0.0);
+    std::fill(d->qfrc_applied, d->qfrc_applied + m->nv, 0.0);
+    std::fill(d->xfrc_applied, d->xfrc_applied + 6 * m->nbody, 0.0);
+    std::fill(d->act, d->act + m->na, 0.0);
   }
 
   void write_state(mjData* d, const double* qpos, const double* qvel) const {
