@@ -4,28 +4,38 @@
 //   make_datasets --task hopper --out data/zoo       (default recipe: 100k rows, 300k SAC steps)
 //   make_datasets --task hopper --size 2000 --sac-steps 5000 --out /tmp/zoo     (a quick small build)
 //   make_datasets --task hopper --medium-policy m.pt --expert-policy e.pt      (reuse policies, no SAC)
+//   make_datasets --task halfcheetah-jump | ant-angle[-<deg>] | hiv --sac-steps 100000   (replay recipe)
 #include <CLI/CLI.hpp>
 
 #include <iostream>
+#include <sstream>
 #include <string>
 #include <vector>
 
 #include "mopo/core/json_config.hpp"
 #include "mopo/core/runtime.hpp"
 #include "mopo/data/zoo.hpp"
+#include "mopo/env/hiv.hpp"
 #include "mopo/env/mujoco/tasks/ant.hpp"
 #include "mopo/env/mujoco/tasks/half_cheetah.hpp"
+#include "mopo/env/mujoco/tasks/half_cheetah_jump.hpp"
 #include "mopo/env/mujoco/tasks/hopper.hpp"
 #include "mopo/env/mujoco/tasks/walker2d.hpp"
+#include "mopo/env/ood.hpp"
+#include "mopo/env/registry.hpp"
+#include "mopo/env/scores.hpp"
 
 namespace {
+void log_line(const std::string& msg) { std::cerr << "make_datasets: " << msg << "\n"; }
+
 template <class EnvT>
 nlohmann::json build(const std::string& task, const mopo::zoo::ZooOptions& o, const std::string& out,
-                     const mopo::zoo::ReferenceReturns& ref, const mopo::zoo::PretrainedPolicies& pre) {
+                     const mopo::zoo::PretrainedPolicies& pre) {
   EnvT env;
   EnvT eval_env;
-  return mopo::zoo::build_task(task, env, eval_env, o, out, ref, pre,
-                               [](const std::string& msg) { std::cerr << "make_datasets: " << msg << "\n"; });
+  mopo::zoo::ReferenceReturns ref;
+  if (const auto r = mopo::env::d4rl_reference_scores(task)) ref = {r->random, r->expert};  // d4rl/infos.py
+  return mopo::zoo::build_task(task, env, eval_env, o, out, ref, pre, log_line);
 }
 }  // namespace
 
@@ -37,7 +47,9 @@ int main(int argc, char** argv) {
   std::vector<std::string> overrides;
   int64_t size = 0, sac_steps = 0;
   uint64_t seed = 0;
-  app.add_option("--task", task, "halfcheetah, hopper, walker2d or ant")->capture_default_str();
+  app.add_option("--task", task,
+                 "halfcheetah, hopper, walker2d, ant, halfcheetah-jump, ant-angle[-<deg>], hiv")
+      ->capture_default_str();
   app.add_option("--out", out, "output directory")->capture_default_str();
   auto* size_opt = app.add_option("--size", size, "transitions per dataset (default 100000; D4RL 1e6)");
   auto* steps_opt = app.add_option("--sac-steps", sac_steps, "behaviour SAC budget in env steps");
@@ -55,18 +67,48 @@ int main(int argc, char** argv) {
     if (steps_opt->count() > 0) o.sac_steps = sac_steps;
     if (seed_opt->count() > 0) o.seed = seed;
     o.validate();
-    // D4RL REF_MIN_SCORE / REF_MAX_SCORE (d4rl/infos.py; environments.md §10.5).
     nlohmann::json summary;
-    if (task == "halfcheetah") {
-      summary = build<mopo::env::HalfCheetah>(task, o, out, {-280.178953, 12135.0}, pre);
-    } else if (task == "hopper") {
-      summary = build<mopo::env::Hopper>(task, o, out, {-20.272305, 3234.3}, pre);
-    } else if (task == "walker2d") {
-      summary = build<mopo::env::Walker2d>(task, o, out, {1.629008, 4592.3}, pre);
-    } else if (task == "ant") {
-      summary = build<mopo::env::Ant>(task, o, out, {-325.6, 3879.7}, pre);
+    const std::string base = mopo::env::base_task(task);  // throws for unknown names, listing the known ones
+    if (base == "halfcheetah") {
+      summary = build<mopo::env::HalfCheetah>(task, o, out, pre);
+    } else if (base == "hopper") {
+      summary = build<mopo::env::Hopper>(task, o, out, pre);
+    } else if (base == "walker2d") {
+      summary = build<mopo::env::Walker2d>(task, o, out, pre);
+    } else if (base == "ant") {
+      summary = build<mopo::env::Ant>(task, o, out, pre);
+    } else if (base == "halfcheetah-jump" || base == "halfcheetah-jump-behaviour") {
+      // MOPO §5.2: SAC on the capped-velocity behaviour reward; its replay relabelled with the jump reward.
+      auto env = mopo::env::make_halfcheetah_jump(mopo::env::JumpReward::kBehaviour);
+      auto eval_env = mopo::env::make_halfcheetah_jump(mopo::env::JumpReward::kBehaviour);
+      summary["datasets"]["replay"] = mopo::zoo::build_replay_task(
+          "halfcheetah-jump", env, eval_env, o, out,
+          "replay of SAC on halfcheetah-jump-behaviour, jump reward",
+          [](const mopo::TransitionDataset& d) {
+            return mopo::env::halfcheetah_jump_relabel(d.next_observations, d.rewards);
+          },
+          log_line);
+    } else if (base == "ant-angle") {
+      // MOPO §5.2: SAC on the forward Ant task; its replay relabelled with the angled reward.
+      const double deg = mopo::env::detail::ant_angle_degrees(task);
+      mopo::env::Ant env;
+      mopo::env::Ant eval_env;
+      std::ostringstream name;
+      name << "ant-angle-" << deg;
+      summary["datasets"]["replay"] = mopo::zoo::build_replay_task(
+          name.str(), env, eval_env, o, out, "replay of SAC on ant (forward), ant-angle reward",
+          [deg](const mopo::TransitionDataset& d) {
+            return mopo::env::ant_angle_relabel(d.observations, d.actions, d.next_observations, deg);
+          },
+          log_line);
+    } else if (base == "hiv") {
+      // MOPO Appendix F: the first steps of an online SAC agent (the observation is the full ODE state).
+      mopo::env::Hiv env;
+      mopo::env::Hiv eval_env;
+      summary["datasets"]["replay"] = mopo::zoo::build_replay_task(
+          "hiv", env, eval_env, o, out, "first sac_steps transitions of online SAC on hiv", {}, log_line);
     } else {
-      throw mopo::ValueError("--task: unknown task '" + task + "' (halfcheetah, hopper, walker2d, ant)");
+      throw mopo::ValueError("--task: no zoo recipe for '" + task + "'");
     }
     for (const auto& [kind, card] : summary["datasets"].items()) {
       std::cout << task << "-" << kind << ": " << card["transitions"] << " transitions, "

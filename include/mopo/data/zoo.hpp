@@ -103,9 +103,10 @@ struct Checkpoint {
 /// Result of the behaviour SAC run.
 struct BehaviourRun {
   std::vector<Checkpoint> checkpoints;
-  Checkpoint expert;         ///< best evaluation return
-  Checkpoint medium;         ///< return closest to medium_fraction · expert
-  TransitionDataset replay;  ///< every online transition, in order (raw rows, with timeouts)
+  Checkpoint expert;              ///< best evaluation return
+  Checkpoint medium;              ///< return closest to medium_fraction · expert
+  TransitionDataset replay;       ///< the online transitions up to the medium checkpoint (raw rows)
+  TransitionDataset full_replay;  ///< every online transition of the run, in order
 };
 
 namespace detail {
@@ -364,7 +365,8 @@ BehaviourRun train_behaviour(EnvT& env, EnvT& eval_env, const ZooOptions& option
     }
   }
   run.medium = run.checkpoints[medium];
-  run.replay = rows.to_dataset(rows_at[medium]);  // D4RL medium-replay: the buffer up to the medium agent
+  run.replay = rows.to_dataset(rows_at[medium]);
+  run.full_replay = rows.to_dataset(rows.n);  // D4RL medium-replay: the buffer up to the medium agent
   return run;
 }
 
@@ -505,6 +507,49 @@ nlohmann::json build_task(const std::string& task, EnvT& env, EnvT& eval_env, co
         {"recipe", "stitch_dataset.py: medium cut after its last complete episode, then expert"}});
   atomic_write(out_dir / (task + "-summary.json"), summary.dump(2) + "\n");
   return summary;
+}
+
+/// The replay recipe of MOPO's out-of-distribution tasks and of the HIV task: the **whole** replay buffer of
+/// one behaviour SAC run (`sac_steps` transitions, the first steps of an online agent), with the rewards
+/// optionally relabelled (`relabel(data)` → [N] rewards, e.g. env::halfcheetah_jump_relabel), saved as
+/// `<out_dir>/<name>.hdf5` with its card. The card's `behaviour` holds every checkpoint's evaluation return
+/// on the behaviour task; `episodes` are the relabelled returns.
+template <class EnvT>
+nlohmann::json build_replay_task(const std::string& name, EnvT& env, EnvT& eval_env,
+                                 const ZooOptions& options, const std::filesystem::path& out_dir,
+                                 const std::string& recipe,
+                                 const std::function<torch::Tensor(const TransitionDataset&)>& relabel = {},
+                                 const std::function<void(const std::string&)>& log = {}) {
+  options.validate();
+  if (log) log(name + ": training the behaviour SAC for " + std::to_string(options.sac_steps) + " steps");
+  auto run = train_behaviour(env, eval_env, options, out_dir / "policies" / name, [&](const Checkpoint& c) {
+    if (log)
+      log(name + ": checkpoint at step " + std::to_string(c.step) + ": eval return " +
+          std::to_string(c.eval_return));
+  });
+  TransitionDataset data = std::move(run.full_replay);
+  nlohmann::json behaviour;
+  behaviour["recipe"] = recipe;
+  behaviour["behaviour_task"] = env.name();
+  behaviour["behaviour_mean_episode_return"] = data.episode_stats().mean_return;
+  if (relabel) {
+    auto r = relabel(data).to(torch::kFloat32).reshape({-1});
+    if (r.size(0) != data.size()) {
+      throw ShapeError("build_replay_task: relabel returned " + std::to_string(r.size(0)) + " rewards for " +
+                       std::to_string(data.size()) + " rows");
+    }
+    data.infos["behaviour_rewards"] = data.rewards;
+    data.rewards = r;
+  }
+  nlohmann::json cps = nlohmann::json::array();
+  for (const auto& c : run.checkpoints) {
+    cps.push_back({{"policy", c.file.string()}, {"sac_step", c.step}, {"eval_return", c.eval_return}});
+  }
+  behaviour["checkpoints"] = cps;
+  behaviour["best_eval_return"] = run.expert.eval_return;
+  save_with_card(out_dir, name, "replay", data, options, behaviour);
+  if (log) log(name + ": " + std::to_string(data.size()) + " transitions");
+  return make_card(name, "replay", data, options, behaviour);
 }
 
 }  // namespace mopo::zoo

@@ -9,7 +9,10 @@
 
 #include "mopo/data/d4rl_hdf5.hpp"
 #include "mopo/data/zoo.hpp"
+#include "mopo/env/hiv.hpp"
+#include "mopo/env/mujoco/tasks/half_cheetah_jump.hpp"
 #include "mopo/env/mujoco/tasks/hopper.hpp"
+#include "mopo/env/ood.hpp"
 
 namespace fs = std::filesystem;
 
@@ -85,5 +88,55 @@ TEST_CASE("a tiny zoo build writes valid D4RL files and cards", "[mujoco][data][
   // Same seed, same policies → the same medium data.
   CHECK(mopo::load_d4rl_hdf5(again / "hopper-medium.hdf5")
             .observations.equal(mopo::load_d4rl_hdf5(dir / "hopper-medium.hdf5").observations));
+  fs::remove_all(dir);
+}
+
+TEST_CASE("replay recipe: halfcheetah-jump relabelled rewards match the jump task, HIV prefix",
+          "[mujoco][data][zoo]") {
+  const auto dir = fs::temp_directory_path() / ("mopo_test_zoo_replay_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  mopo::zoo::ZooOptions o;
+  o.sac_steps = 400;
+  o.warmup_steps = 200;
+  o.eval_every = 200;
+  o.eval_episodes = 1;
+  o.max_path = 150;
+  o.seed = 2;
+  o.sac.hidden = {32, 32};
+  {
+    auto env = mopo::env::make_halfcheetah_jump(mopo::env::JumpReward::kBehaviour);
+    auto eval_env = mopo::env::make_halfcheetah_jump(mopo::env::JumpReward::kBehaviour);
+    const auto card = mopo::zoo::build_replay_task(
+        "halfcheetah-jump", env, eval_env, o, dir, "test", [](const mopo::TransitionDataset& d) {
+          return mopo::env::halfcheetah_jump_relabel(d.next_observations, d.rewards);
+        });
+    CHECK(card["transitions"] == 400);
+    const auto d = mopo::load_d4rl_hdf5(dir / "halfcheetah-jump.hdf5");
+    REQUIRE(d.size() == 400);
+    REQUIRE(d.has_state());
+    REQUIRE(d.infos.count("behaviour_rewards") == 1);
+    // Replaying a stored (state, action) in the test-reward task gives the relabelled reward.
+    auto test_env = mopo::env::make_halfcheetah_jump(mopo::env::JumpReward::kTest);
+    test_env.reset(0);
+    for (int64_t i : {int64_t{3}, int64_t{149}, int64_t{250}, int64_t{399}}) {
+      const auto qp = d.qpos[i].to(torch::kFloat64).contiguous();
+      const auto qv = d.qvel[i].to(torch::kFloat64).contiguous();
+      const auto a = d.actions[i].to(torch::kFloat64).contiguous();
+      test_env.set_state({qp.data_ptr<double>(), qp.data_ptr<double>() + qp.numel()},
+                         {qv.data_ptr<double>(), qv.data_ptr<double>() + qv.numel()});
+      const auto res = test_env.step({a.data_ptr<double>(), a.data_ptr<double>() + a.numel()});
+      CHECK(d.rewards[i].item<float>() == Approx(res.reward).margin(2e-3));
+    }
+  }
+  {
+    mopo::env::Hiv env;
+    mopo::env::Hiv eval_env;
+    const auto card = mopo::zoo::build_replay_task("hiv", env, eval_env, o, dir, "test");
+    const auto d = mopo::load_d4rl_hdf5(dir / "hiv.hdf5");
+    CHECK(d.size() == 400);
+    CHECK(d.observation_dim() == 6);
+    CHECK_FALSE(d.has_state());  // the observation is the full ODE state
+    CHECK(card["behaviour"]["checkpoints"].size() == 2);
+  }
   fs::remove_all(dir);
 }
