@@ -1,0 +1,422 @@
+/// @file mopo_trainer.hpp
+/// @brief MopoTrainer<Penalty>: MOPO's Algorithm 2 (Yu et al. 2020) on an offline dataset.
+///
+/// @code{.bib}
+/// @inproceedings{yu2020mopo,
+///   title     = {{MOPO}: Model-based Offline Policy Optimization},
+///   author    = {Yu, Tianhe and Thomas, Garrett and Yu, Lantao and Ermon, Stefano and Zou, James and
+///                Levine, Sergey and Finn, Chelsea and Ma, Tengyu},
+///   booktitle = {NeurIPS}, year = {2020}}
+/// @endcode
+///
+/// Algorithm 2, line by line (docs/algorithm.md has the full mapping):
+///  1. train the ensemble on D_env                          → train_model() (or set_model())
+///  2. for epoch = 1…N:
+///  3.   every `rollout_freq` SAC steps, sample `rollout_batch` start states from D_env  → rollout()
+///  4-8.   roll out h steps in the model with the current policy, r̃ = r̂ − λ·u(s,a),
+///         store in D_model (the RolloutBuffer keeps the last `retain_epochs` rollouts)
+///  9.   SAC updates on batches of `real_ratio` D_env + (1 − real_ratio) D_model  → train_epoch()
+/// Evaluation (10 deterministic episodes in the real task) and checkpoints happen between epochs.
+///
+/// Baselines are configurations of the same trainer: MBPO = MopoTrainer<penalty::NoPenalty>;
+/// "MBPO no ens." = `ensemble.ensemble_size = num_elites = 1`; offline SAC = `real_only = true`.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <utility>
+
+#include "mopo/agents/sac_agent.hpp"
+#include "mopo/core/atomic_file.hpp"
+#include "mopo/core/error.hpp"
+#include "mopo/core/json_config.hpp"
+#include "mopo/core/metrics.hpp"
+#include "mopo/core/random.hpp"
+#include "mopo/core/types.hpp"
+#include "mopo/data/transition_dataset.hpp"
+#include "mopo/env/environment.hpp"
+#include "mopo/env/scores.hpp"
+#include "mopo/env/termination.hpp"
+#include "mopo/env/true_dynamics.hpp"
+#include "mopo/models/gaussian_ensemble.hpp"
+#include "mopo/penalty/penalties.hpp"
+#include "mopo/rollout/model_rollout.hpp"
+#include "mopo/rollout/rollout_buffer.hpp"
+#include "mopo/train/sac_trainer.hpp"
+
+namespace mopo::train {
+
+/// Every MOPO setting, with the original code's defaults (mopo-algorithm.md §5.1, §8, §9).
+struct MopoConfig {
+  std::string task = "halfcheetah";  ///< task name: termination function, evaluation, normalised score
+  double lambda = 1.0;               ///< λ of r̃ = r̂ − λ·u (per dataset, Table 6)
+  RolloutOptions rollout;            ///< rollout_batch 50 000, horizon h (per dataset), random_actions
+  int64_t retain_epochs = 5;         ///< model_retain_epochs: rollouts kept in D_model
+  int64_t rollout_freq = 1000;       ///< SAC steps between rollouts (original model_train_freq)
+  double real_ratio = 0.05;          ///< share of D_env rows in each SAC batch (12 of 256)
+  int64_t epochs = 1000;             ///< policy epochs
+  int64_t steps_per_epoch = 1000;    ///< SAC updates per epoch (original epoch_length)
+  int64_t eval_episodes = 10;        ///< deterministic evaluation episodes per epoch (0 = none)
+  int64_t eval_every = 1;            ///< evaluate every k epochs (and after the last)
+  int64_t checkpoint_every = 1;      ///< checkpoint every k epochs when an output dir is set (0 = never)
+  uint64_t seed = 0;                 ///< seeds everything (agent, model training, rollouts, batches)
+  bool real_only = false;            ///< offline SAC baseline: no model, batches from D_env only
+  bool hopper_original_termination = false;  ///< parity switch: the original one-sided Hopper check
+  models::EnsembleOptions ensemble;          ///< 7 members, 5 elites, 4×200 swish
+  models::EnsembleTrainOptions model_training;
+  agents::SACOptions sac;
+
+  template <class V>
+  void visit(V&& v) {
+    v("task", task);
+    v("lambda", lambda);
+    v("rollout", rollout);
+    v("retain_epochs", retain_epochs);
+    v("rollout_freq", rollout_freq);
+    v("real_ratio", real_ratio);
+    v("epochs", epochs);
+    v("steps_per_epoch", steps_per_epoch);
+    v("eval_episodes", eval_episodes);
+    v("eval_every", eval_every);
+    v("checkpoint_every", checkpoint_every);
+    v("seed", seed);
+    v("real_only", real_only);
+    v("hopper_original_termination", hopper_original_termination);
+    v("ensemble", ensemble);
+    v("model_training", model_training);
+    v("sac", sac);
+  }
+  void validate() const {
+    auto positive = [](const char* key, int64_t value, bool zero_ok) {
+      if (value < 0 || (!zero_ok && value == 0)) {
+        throw ConfigError(std::string(key) + ": must be " + (zero_ok ? ">= 0" : "> 0") + ", got " +
+                          std::to_string(value));
+      }
+    };
+    if (!std::isfinite(lambda) || lambda < 0)
+      throw ConfigError("lambda: must be >= 0, got " + std::to_string(lambda));
+    if (!(real_ratio >= 0 && real_ratio <= 1)) {
+      throw ConfigError("real_ratio: must be in [0, 1], got " + std::to_string(real_ratio));
+    }
+    positive("retain_epochs", retain_epochs, false);
+    positive("rollout_freq", rollout_freq, false);
+    positive("epochs", epochs, true);
+    positive("steps_per_epoch", steps_per_epoch, false);
+    positive("eval_episodes", eval_episodes, true);
+    positive("eval_every", eval_every, false);
+    positive("checkpoint_every", checkpoint_every, true);
+  }
+};
+
+/// What fit() reports for each epoch (also written as one CSV/JSONL row).
+struct MopoEpochResult {
+  int64_t epoch = 0;
+  Metrics metrics;
+  std::optional<EvalResult> eval;
+  double normalized_score = std::numeric_limits<double>::quiet_NaN();  ///< D4RL score ×100, if known
+};
+
+/// Optional hooks.
+struct MopoCallbacks {
+  std::function<void(const MopoEpochResult&)> on_epoch;
+  std::function<void(int64_t step, int64_t total)> on_step;  ///< progress inside an epoch
+};
+
+/// MOPO's trainer. @tparam PenaltyT the uncertainty penalty strategy (penalty::MaxStd by default).
+template <class PenaltyT = penalty::MaxStd>
+class MopoTrainer {
+  static_assert(
+      penalty::is_penalty_v<PenaltyT>,
+      "MopoTrainer<PenaltyT>: PenaltyT must satisfy the penalty concept; see docs/concepts.md#penalty");
+
+ public:
+  /// @param dataset transitions with next_observations (qlearning_dataset() output).
+  /// @throws ConfigError for invalid settings, DatasetError if the dataset lacks next_observations.
+  MopoTrainer(MopoConfig config, TransitionDataset dataset, PenaltyT strategy = PenaltyT{})
+      : config_(std::move(config)),
+        dataset_(std::move(dataset)),
+        rng_(config_.seed),
+        agent_(checked_dims(dataset_).first, checked_dims(dataset_).second, config_.sac, config_.seed),
+        model_(make_model(config_, dataset_)),
+        rollout_(penalty::PenaltyPolicy<PenaltyT>(config_.lambda, std::move(strategy)), config_.rollout),
+        buffer_(config_.retain_epochs, config_.rollout.rollout_batch * config_.rollout.horizon,
+                dataset_.observation_dim(), dataset_.action_dim()),
+        terminal_(env::termination_fn(config_.task, config_.hopper_original_termination
+                                                        ? env::HopperTermination::kOriginalOneSided
+                                                        : env::HopperTermination::kCorrected)) {
+    config_.validate();
+  }
+
+  MopoTrainer(const MopoTrainer&) = delete;
+  MopoTrainer& operator=(const MopoTrainer&) = delete;
+
+  /// Algorithm 2 line 1: trains the ensemble on (s, a) → [Δs, r] from the dataset.
+  models::EnsembleFitReport train_model(const models::GaussianEnsemble::EpochCallback& on_epoch = {}) {
+    RandomState model_rng = rng_.spawn(1);
+    auto report = model_.fit(dataset_.observations, dataset_.actions, dataset_.next_observations,
+                             dataset_.rewards, config_.model_training, model_rng, on_epoch);
+    model_ready_ = true;
+    return report;
+  }
+
+  /// Uses a trained (e.g. loaded) ensemble instead of training one. @throws ShapeError on dim mismatch.
+  void set_model(models::GaussianEnsemble model) {
+    if (model.obs_dim() != dataset_.observation_dim() || model.act_dim() != dataset_.action_dim()) {
+      throw ShapeError("MopoTrainer::set_model: model dims (obs " + std::to_string(model.obs_dim()) +
+                       ", act " + std::to_string(model.act_dim()) + ") differ from the dataset's (obs " +
+                       std::to_string(dataset_.observation_dim()) + ", act " +
+                       std::to_string(dataset_.action_dim()) + ")");
+    }
+    model_ = std::move(model);
+    model_ready_ = true;
+  }
+
+  /// The simulator oracle needed by oracle penalties (penalty::TrueError). Not owned.
+  void set_true_dynamics(env::TrueDynamics* oracle) { oracle_ = oracle; }
+  /// Replaces the task's termination function (e.g. a user-defined task).
+  void set_termination(env::TerminationFn fn) { terminal_ = std::move(fn); }
+
+  /// Lines 3-8: one rollout from `rollout_batch` dataset states into a new epoch of D_model.
+  RolloutStats rollout() {
+    require_model("MopoTrainer::rollout");
+    const auto idx = rng_.randint(dataset_.size(), config_.rollout.rollout_batch);
+    const auto start = dataset_.observations.index_select(0, idx);
+    buffer_.begin_epoch();
+    auto policy = [this](const torch::Tensor& obs) { return agent_.act(obs, /*deterministic=*/false); };
+    auto truth = [this](const torch::Tensor& obs, const torch::Tensor& act) {
+      if (oracle_ == nullptr) {
+        throw ValueError(std::string("penalty ") + std::string(PenaltyT::kName) +
+                         " needs the simulator: call MopoTrainer::set_true_dynamics() first");
+      }
+      const auto t = oracle_->true_step(obs, act);
+      return penalty::GroundTruth{t.next_observations, t.rewards};
+    };
+    return rollout_.run(model_, start, policy, terminal_, truth, buffer_, rng_);
+  }
+
+  /// One SAC batch: ⌊B·real_ratio⌋ rows from D_env, the rest from D_model (all from D_env if real_only).
+  Batch sample_batch() {
+    const int64_t b = config_.sac.batch_size;
+    if (config_.real_only) return dataset_.sample(b, rng_);
+    const auto n_real = static_cast<int64_t>(std::floor(static_cast<double>(b) * config_.real_ratio + 1e-9));
+    if (n_real == 0) return buffer_.sample(b, rng_);
+    if (n_real == b) return dataset_.sample(b, rng_);
+    return concat(dataset_.sample(n_real, rng_), buffer_.sample(b - n_real, rng_));
+  }
+
+  /// Line 9: `steps_per_epoch` SAC updates, rolling out every `rollout_freq` steps.
+  /// Returns the epoch's mean SAC metrics and the last rollout's statistics (prefixed "rollout/").
+  Metrics train_epoch(const MopoCallbacks& callbacks = {}) {
+    if (!config_.real_only) require_model("MopoTrainer::train_epoch");
+    Metrics out;
+    std::vector<std::pair<std::string, double>> sums;
+    for (int64_t i = 0; i < config_.steps_per_epoch; ++i) {
+      if (!config_.real_only && total_steps_ % config_.rollout_freq == 0) {
+        const auto t0 = std::chrono::steady_clock::now();
+        last_rollout_ = rollout();
+        rollout_seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      }
+      const auto m = agent_.update(sample_batch()).to_metrics();
+      if (sums.empty()) {
+        for (const auto& x : m) sums.emplace_back(x.name, 0.0);
+      }
+      std::size_t k = 0;
+      for (const auto& x : m) sums[k++].second += x.value;
+      ++total_steps_;
+      if (callbacks.on_step) callbacks.on_step(i + 1, config_.steps_per_epoch);
+    }
+    ++epoch_;
+    out.set("epoch", static_cast<double>(epoch_)).set("sac_steps", static_cast<double>(total_steps_));
+    for (const auto& [name, sum] : sums)
+      out.set("sac/" + name, sum / static_cast<double>(config_.steps_per_epoch));
+    if (!config_.real_only) {
+      out.merge(last_rollout_.to_metrics(), "rollout/");
+      out.set("rollout/seconds", rollout_seconds_);
+      out.set("model_buffer/size", static_cast<double>(buffer_.size()));
+    }
+    return out;
+  }
+
+  /// Deterministic episodes of the current policy in the real task.
+  template <class EnvT>
+  EvalResult evaluate(EnvT& env, int64_t episodes) {
+    RandomState eval_rng = rng_.spawn(1000 + static_cast<uint64_t>(epoch_));
+    auto r = train::evaluate(env, agent_, episodes, eval_rng);
+    r.step = total_steps_;
+    return r;
+  }
+
+  /// Runs the remaining epochs (from epoch() to config.epochs): train, evaluate on `eval_env` (may be
+  /// null), write metrics rows to `out_dir`/metrics.{csv,jsonl} and checkpoints to `out_dir`/checkpoint
+  /// (when out_dir is non-empty). Trains the model first if none was set.
+  template <class EnvT = env::Environment>
+  std::vector<MopoEpochResult> fit(EnvT* eval_env, const std::filesystem::path& out_dir = {},
+                                   const MopoCallbacks& callbacks = {}) {
+    if (!config_.real_only && !model_ready_) train_model();
+    std::optional<CsvWriter> csv;
+    std::optional<JsonlWriter> jsonl;
+    if (!out_dir.empty()) {
+      csv.emplace(out_dir / "metrics.csv", /*append=*/epoch_ > 0);
+      jsonl.emplace(out_dir / "metrics.jsonl", /*append=*/epoch_ > 0);
+    }
+    std::vector<MopoEpochResult> results;
+    while (epoch_ < config_.epochs) {
+      const auto t0 = std::chrono::steady_clock::now();
+      MopoEpochResult r;
+      r.metrics = train_epoch(callbacks);
+      r.epoch = epoch_;
+      const bool eval_now = eval_env != nullptr && config_.eval_episodes > 0 &&
+                            (epoch_ % config_.eval_every == 0 || epoch_ == config_.epochs);
+      if (eval_now) {
+        r.eval = evaluate(*eval_env, config_.eval_episodes);
+        r.metrics.set("eval/return_mean", r.eval->return_mean).set("eval/return_std", r.eval->return_std);
+        r.metrics.set("eval/length_mean", r.eval->length_mean);
+        if (env::d4rl_reference_scores(config_.task)) {
+          r.normalized_score = env::normalized_score_percent(config_.task, r.eval->return_mean);
+        }
+      }
+      r.metrics.set("eval/normalized_score", r.normalized_score);
+      r.metrics.set("epoch_seconds",
+                    std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+      if (!out_dir.empty() && config_.checkpoint_every > 0 &&
+          (epoch_ % config_.checkpoint_every == 0 || epoch_ == config_.epochs)) {
+        save_checkpoint(out_dir / "checkpoint");
+      }
+      if (csv) csv->write(r.metrics);
+      if (jsonl) jsonl->write(r.metrics);
+      if (callbacks.on_epoch) callbacks.on_epoch(r);
+      results.push_back(std::move(r));
+    }
+    return results;
+  }
+
+  /// Writes everything needed to resume: agent, model, rollout buffer, RNG states, counters.
+  /// Files go to `dir`/epoch-<k>/ and `dir`/latest.json is replaced last (atomically), so an
+  /// interrupted save leaves the previous checkpoint usable.
+  void save_checkpoint(const std::filesystem::path& dir) const {
+    namespace fs = std::filesystem;
+    const std::string name = "epoch-" + std::to_string(epoch_);
+    const fs::path sub = dir / name;
+    fs::create_directories(sub);
+    agent_.save(sub / "agent.pt");
+    if (model_ready_) model_.save(sub / "model.pt");
+    torch::serialize::OutputArchive archive;
+    archive.write("epoch", torch::tensor(epoch_, torch::kLong), true);
+    archive.write("total_steps", torch::tensor(total_steps_, torch::kLong), true);
+    archive.write("rng.generator", rng_.generator_state(), true);
+    std::ostringstream engine;
+    engine << rng_.engine();
+    const std::string es = engine.str();
+    archive.write(
+        "rng.engine",
+        torch::from_blob(const_cast<char*>(es.data()), {static_cast<int64_t>(es.size())}, torch::kUInt8)
+            .clone(),
+        true);
+    buffer_.save(archive);
+    std::ostringstream os;
+    archive.save_to(os);
+    atomic_write(sub / "trainer.pt", os.str());
+    nlohmann::json latest = {
+        {"epoch", epoch_}, {"dir", name}, {"model", model_ready_}, {"config", config::to_json(config_)}};
+    atomic_write(dir / "latest.json", latest.dump(2) + "\n");
+    // Older checkpoints are no longer needed once latest.json points at the new one.
+    for (const auto& entry : fs::directory_iterator(dir)) {
+      const auto fname = entry.path().filename().string();
+      if (entry.is_directory() && fname.rfind("epoch-", 0) == 0 && fname != name)
+        fs::remove_all(entry.path());
+    }
+  }
+
+  /// Restores a checkpoint written by save_checkpoint(). @throws IoError naming the missing/bad file.
+  void load_checkpoint(const std::filesystem::path& dir) {
+    const auto latest_file = dir / "latest.json";
+    const auto latest = config::load_json_file(latest_file);
+    if (!latest.contains("dir") || !latest.contains("epoch")) {
+      throw IoError(latest_file.string() + ": not a mopo checkpoint index (keys dir, epoch)");
+    }
+    const auto sub = dir / latest.at("dir").get<std::string>();
+    agent_.load(sub / "agent.pt");
+    if (latest.value("model", false)) {
+      set_model(models::GaussianEnsemble::load(sub / "model.pt"));
+    }
+    const auto trainer_file = sub / "trainer.pt";
+    if (!std::filesystem::exists(trainer_file)) throw IoError(trainer_file.string() + ": no such file");
+    torch::serialize::InputArchive archive;
+    try {
+      archive.load_from(trainer_file.string());
+      torch::Tensor epoch, steps, gen, engine;
+      archive.read("epoch", epoch, true);
+      archive.read("total_steps", steps, true);
+      archive.read("rng.generator", gen, true);
+      archive.read("rng.engine", engine, true);
+      buffer_.load(archive);
+      epoch_ = epoch.item<int64_t>();
+      total_steps_ = steps.item<int64_t>();
+      rng_.set_generator_state(gen);
+      const std::string es(reinterpret_cast<const char*>(engine.data_ptr<uint8_t>()),
+                           static_cast<std::size_t>(engine.numel()));
+      std::istringstream is(es);
+      is >> rng_.engine();
+    } catch (const c10::Error& e) {
+      throw IoError(trainer_file.string() + ": cannot read trainer state (" + e.what_without_backtrace() +
+                    ")");
+    }
+  }
+
+  [[nodiscard]] const MopoConfig& config() const { return config_; }
+  [[nodiscard]] int64_t epoch() const { return epoch_; }
+  [[nodiscard]] int64_t total_steps() const { return total_steps_; }
+  agents::SACAgent& agent() { return agent_; }
+  models::GaussianEnsemble& model() { return model_; }
+  [[nodiscard]] const RolloutBuffer& model_buffer() const { return buffer_; }
+  [[nodiscard]] const TransitionDataset& dataset() const { return dataset_; }
+  [[nodiscard]] const RolloutStats& last_rollout() const { return last_rollout_; }
+
+ private:
+  static std::pair<int64_t, int64_t> checked_dims(const TransitionDataset& d) {
+    if (d.size() == 0) throw DatasetError("MopoTrainer: the dataset is empty");
+    if (!d.has_next_observations()) {
+      throw DatasetError("MopoTrainer: the dataset has no next_observations (apply qlearning_dataset first)");
+    }
+    return {d.observation_dim(), d.action_dim()};
+  }
+  // Module initialisers draw from LibTorch's global generator: seed it from the config first, so the
+  // same seed gives the same initial ensemble whatever ran before in the process.
+  static models::GaussianEnsemble make_model(const MopoConfig& config, const TransitionDataset& d) {
+    RandomState(config.seed).spawn(2).seed_global();
+    return models::GaussianEnsemble(d.observation_dim(), d.action_dim(), config.ensemble);
+  }
+  void require_model(const char* what) const {
+    if (!model_ready_)
+      throw ValueError(std::string(what) + ": no dynamics model (call train_model() or set_model())");
+  }
+
+  MopoConfig config_;
+  TransitionDataset dataset_;
+  mutable RandomState rng_;  // mutable: save_checkpoint() reads the engine state
+  agents::SACAgent agent_;
+  models::GaussianEnsemble model_;
+  ModelRollout<PenaltyT> rollout_;
+  RolloutBuffer buffer_;
+  env::TerminationFn terminal_;
+  env::TrueDynamics* oracle_ = nullptr;
+  bool model_ready_ = false;
+  int64_t epoch_ = 0;
+  int64_t total_steps_ = 0;
+  RolloutStats last_rollout_;
+  double rollout_seconds_ = 0;
+};
+
+/// MOPO with the paper's default penalty.
+using Mopo = MopoTrainer<>;
+/// MBPO on offline data (u ≡ 0).
+using Mbpo = MopoTrainer<penalty::NoPenalty>;
+
+}  // namespace mopo::train
