@@ -218,6 +218,7 @@ BENCHMARK(BM_PredictFast_TunedMalloc)
     ->Args({2, 4096, 0})
     ->Args({2, 4096, 1})
     ->Args({2, 16384, 0})
+    ->Args({2, 16384, 1})
     ->Iterations(3)
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);

@@ -28,9 +28,10 @@ struct EnsembleOptions {
   bool spectral_norm = false;
   /// Rows per chunk in predict(): bounds the inference workspace to E·rows·max(hidden) floats ×2 per thread.
   int64_t inference_chunk_rows = 4096;
-  /// With more than one intra-op thread, predict() runs whole chunks in parallel (one per thread) instead
-  /// of splitting every GEMM across threads.
-  bool parallel_chunks = true;
+  /// With more than one intra-op thread, predict() runs whole chunks in parallel (one per thread,
+  /// single-threaded GEMMs) instead of splitting every GEMM across threads. Off by default: no advantage
+  /// could be measured yet on the shared build machine (docs/ensemble.md, Performance).
+  bool parallel_chunks = false;
 
   template <class V>
   void visit(V&& v) {
