@@ -185,3 +185,17 @@ TEST_CASE("MOPO baselines and errors: offline SAC, TrueError needs the simulator
   CHECK_THROWS_WITH(mopo::train::Mopo(cfg, data).rollout(), Contains("no dynamics model"));
   CHECK_THROWS_AS(mopo::train::Mopo(cfg, data).load_checkpoint(fresh_dir("none")), mopo::IoError);
 }
+
+TEST_CASE("every shipped config in configs/ loads into MopoConfig", "[integration][config]") {
+  int n = 0;
+  for (const auto& entry : fs::directory_iterator(fs::path(MOPO_TEST_SOURCE_DIR) / ".." / "configs")) {
+    if (entry.path().extension() != ".json") continue;
+    INFO(entry.path());
+    const auto cfg = mopo::config::load_file<mopo::train::MopoConfig>(entry.path());
+    CHECK(cfg.lambda >= 0);
+    CHECK(cfg.rollout.horizon >= 1);
+    CHECK(mopo::env::termination_fn(cfg.task) != nullptr);
+    ++n;
+  }
+  CHECK(n >= 15);  // 12 D4RL settings, 2 OOD tasks, the quick start
+}

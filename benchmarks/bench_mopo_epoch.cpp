@@ -1,0 +1,79 @@
+// bench_mopo_epoch: one MOPO epoch on HalfCheetah shapes (obs 17, act 6): 1 000 SAC updates at batch
+// 256 (12 real + 244 model rows) plus one rollout of 50 000 starts × h = 5 through a 7-member 4×200
+// ensemble with the MaxStd penalty — MopoTrainer::train_epoch() exactly as training runs it.
+//
+// FLOP floor (docs/performance.md): SAC ≈ 0.66 GFLOP/update × 1 000 + rollout ≈ 92 GFLOP/step × 5 ≈
+// 1.12 TFLOP per epoch, plus the 50 000-row policy forward per step (≈ 0.05 TFLOP over h = 5).
+// Reported: wall time, floor at the sgemm rate measured in this run (1 thread), and the ratio.
+// The process sets no allocator options and no environment variables (the library must be fast
+// without them); intra-op threads: Arg(0) = 1 thread, Arg(1) = 2 threads.
+// Dataset: random rows of the right shapes (timing does not depend on the values); the model is
+// trained for 2 epochs so its normaliser and elites exist.
+#include <benchmark/benchmark.h>
+#include <torch/torch.h>
+
+#include <chrono>
+
+#include <mopo/train/mopo_trainer.hpp>
+
+namespace {
+
+constexpr double kSacFlopsPerUpdate = 0.66e9;
+constexpr double kRolloutFlopsPerStep = 7 * 50'000 * 0.27e6;
+constexpr double kPolicyFlopsPerStep = 50'000 * 2.0 * (17 * 256 + 256 * 256 + 256 * 12);
+
+double sgemm_gflops() {
+  static double rate = [] {
+    torch::NoGradGuard g;
+    const auto a = torch::randn({2048, 2048}), b = torch::randn({2048, 2048});
+    auto c = torch::mm(a, b);
+    double best = 0;
+    for (int i = 0; i < 5; ++i) {
+      const auto t0 = std::chrono::steady_clock::now();
+      torch::mm_out(c, a, b);
+      const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      best = std::max(best, 2.0 * 2048.0 * 2048.0 * 2048.0 / s / 1e9);
+    }
+    return best;
+  }();
+  return rate;
+}
+
+mopo::TransitionDataset random_dataset(int64_t n) {
+  mopo::RandomState rng(0);
+  mopo::TransitionDataset d;
+  d.observations = torch::randn({n, 17}, rng.generator());
+  d.actions = torch::rand({n, 6}, rng.generator()) * 2 - 1;
+  d.rewards = torch::randn({n}, rng.generator());
+  d.next_observations = d.observations + 0.1 * torch::randn({n, 17}, rng.generator());
+  d.terminals = torch::zeros({n}, torch::kBool);
+  return d;
+}
+
+void BM_MopoEpoch(benchmark::State& state) {
+  at::set_num_threads(state.range(0) == 0 ? 1 : 2);
+  mopo::train::MopoConfig cfg;
+  cfg.task = "halfcheetah";
+  cfg.rollout.rollout_batch = 50'000;
+  cfg.rollout.horizon = 5;
+  cfg.model_training.max_epochs = 2;
+  mopo::train::Mopo trainer(cfg, random_dataset(20'000));
+  trainer.train_model();
+  (void)trainer.train_epoch();  // warm-up: allocates buffers, fills the model buffer once
+  double rollout_s = 0;
+  for (auto _ : state) {
+    const auto m = trainer.train_epoch();
+    rollout_s += m.at("rollout/seconds");
+  }
+  const double floor_s =
+      (kSacFlopsPerUpdate * 1000 + (kRolloutFlopsPerStep + kPolicyFlopsPerStep) * 5) / (sgemm_gflops() * 1e9);
+  state.counters["sgemm_gflops_1thr"] = sgemm_gflops();
+  state.counters["floor_s_1thr"] = floor_s;
+  state.counters["rollout_s"] = rollout_s / static_cast<double>(state.iterations());
+  state.counters["threads"] = at::get_num_threads();
+}
+BENCHMARK(BM_MopoEpoch)->Arg(0)->Arg(1)->Iterations(3)->Unit(benchmark::kSecond)->UseRealTime();
+
+}  // namespace
+
+BENCHMARK_MAIN();
