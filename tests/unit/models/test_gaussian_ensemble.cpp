@@ -240,6 +240,7 @@ TEST_CASE("GaussianEnsemble fast predict equals the plain module path; predict_i
   const auto data = make_data(500, 32);
   auto options = small_options();
   options.inference_chunk_rows = 37;  // several chunks and a ragged tail
+  options.parallel_chunks = true;     // exercised below with two threads
   GaussianEnsemble model(kObs, kAct, options);
   EnsembleTrainOptions train;
   train.max_epochs = 3;
