@@ -207,7 +207,8 @@ class GaussianEnsemble {
     return fit(dataset, options, rng, on_epoch);
   }
 
-  /// Trains the ensemble from scratch on the current weights, exactly as MOPO (mopo-algorithm.md §3.5):
+  /// Trains the ensemble, starting from its current weights (a new model: its initialisation) and refitting
+  /// the input normaliser, exactly as MOPO (mopo-algorithm.md §3.5):
   /// random holdout split of min(⌊ratio·N⌋, max_holdout) rows; normaliser fitted on the training split;
   /// bootstrap indices drawn once per member, reshuffled every epoch; Adam on the full loss (§3.3);
   /// per-member snapshot when its holdout MSE improves by more than `improvement_threshold` (relative);
