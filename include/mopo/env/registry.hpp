@@ -21,6 +21,7 @@
 #include "mopo/core/error.hpp"
 #include "mopo/env/environment.hpp"
 #include "mopo/env/hiv.hpp"
+#include "mopo/env/ood.hpp"
 #include "mopo/env/options.hpp"
 #include "mopo/env/scores.hpp"
 #include "mopo/env/true_dynamics.hpp"
