@@ -105,7 +105,12 @@ class ProgressBar {
          << std::string(static_cast<std::size_t>(kWidth - filled), '.') << "] ";
     }
     os << done_ << '/' << total_ << ' ' << static_cast<int>(frac * 100.0) << "% " << std::fixed
-       << std::setprecision(1) << rate << " it/s ";
+       << std::setprecision(1);
+    if (rate > 0 && rate < 1) {
+      os << 1.0 / rate << " s/it ";  // slow items (training epochs): seconds per item reads better
+    } else {
+      os << rate << " it/s ";
+    }
     if (done_ < total_) {
       os << "ETA " << (rate > 0 ? hms(static_cast<double>(total_ - done_) / rate) : std::string("?"));
     } else {
