@@ -195,6 +195,11 @@ void check_bad_input(Env& env) {
 
 }  // namespace
 
+static_assert(mopo::env::mujoco::is_mujoco_task_v<mopo::env::mujoco::HopperTask>, "Hopper task concept");
+static_assert(mopo::env::mujoco::is_mujoco_task_v<mopo::env::mujoco::AntTask>, "Ant task concept");
+static_assert(!mopo::env::mujoco::is_mujoco_task_v<int>, "the task concept rejects non-tasks");
+static_assert(!mopo::env::mujoco::is_mujoco_task_v<mopo::env::mujoco::HalfCheetahBase>,
+              "a task without reward() and name() is rejected");
 static_assert(mopo::env::is_environment_v<mopo::env::HalfCheetah>, "HalfCheetah satisfies the concept");
 static_assert(mopo::env::is_environment_v<mopo::env::Hopper>, "Hopper satisfies the concept");
 static_assert(mopo::env::is_environment_v<mopo::env::Walker2d>, "Walker2d satisfies the concept");

@@ -46,6 +46,7 @@
 #include "mopo/core/error.hpp"
 #include "mopo/core/random.hpp"
 #include "mopo/detail/checks.hpp"
+#include "mopo/detail/detected.hpp"
 #include "mopo/env/environment.hpp"
 #include "mopo/env/mujoco/handles.hpp"
 #include "mopo/env/options.hpp"
@@ -80,12 +81,60 @@ struct StepContext {
   [[nodiscard]] double y_velocity() const { return (after.y - before.y) / dt; }
 };
 
+namespace detail {
+template <class T>
+using frame_skip_t = decltype(T::kFrameSkip);
+template <class T>
+using name_t = decltype(std::declval<const T&>().name());
+template <class T>
+using xml_t = decltype(std::declval<const T&>().xml());
+template <class T>
+using obs_dim_t = decltype(std::declval<const T&>().observation_dim(std::declval<const MujocoOptions&>()));
+template <class T>
+using observe_t =
+    decltype(std::declval<const T&>().observe(std::declval<const mjModel*>(), std::declval<const mjData*>(),
+                                              std::declval<const MujocoOptions&>(), std::declval<double*>()));
+template <class T>
+using position_t = decltype(std::declval<const T&>().position(std::declval<const mjModel*>(),
+                                                              std::declval<const mjData*>()));
+template <class T>
+using reward_t = decltype(std::declval<const T&>().reward(std::declval<const StepContext&>()));
+template <class T>
+using terminated_t = decltype(std::declval<const T&>().terminated(std::declval<const mjModel*>(),
+                                                                  std::declval<const mjData*>()));
+template <class T>
+using reset_noise_t = decltype(std::declval<const T&>().reset_noise(
+    std::declval<const mjModel*>(), std::declval<mjData*>(), std::declval<std::mt19937_64&>()));
+template <class T>
+using from_obs_t = decltype(std::declval<const T&>().state_from_observation(
+    std::declval<const mjModel*>(), std::declval<const double*>(), std::declval<double*>(),
+    std::declval<double*>()));
+}  // namespace detail
+
+/// True when T satisfies the task concept documented at the top of this file.
+template <class T>
+inline constexpr bool is_mujoco_task_v =
+    mopo::detail::is_detected_convertible_v<int, detail::frame_skip_t, T>&&
+        mopo::detail::is_detected_convertible_v<std::string, detail::name_t, T>&&
+            mopo::detail::is_detected_convertible_v<const char*, detail::xml_t, T>&&
+                mopo::detail::is_detected_convertible_v<int64_t, detail::obs_dim_t, T>&&
+                    mopo::detail::is_detected_v<detail::observe_t, T>&&
+                        mopo::detail::is_detected_convertible_v<Planar, detail::position_t, T>&&
+                            mopo::detail::is_detected_convertible_v<double, detail::reward_t, T>&&
+                                mopo::detail::is_detected_convertible_v<bool, detail::terminated_t, T>&&
+                                    mopo::detail::is_detected_v<detail::reset_noise_t, T>&&
+                                        mopo::detail::is_detected_v<detail::from_obs_t, T>;
+
 }  // namespace mujoco
 
 /// A MuJoCo environment with Gym semantics. Concrete tasks are aliases, e.g. `using HalfCheetah =
 /// MujocoEnv<mujoco::HalfCheetahTask>`. Not thread-safe: one instance per thread.
 template <class TaskT>
 class MujocoEnv final : public Environment, public TrueDynamics {
+  static_assert(mujoco::is_mujoco_task_v<TaskT>,
+                "TaskT does not satisfy the MuJoCo task concept: see the member list at the top of "
+                "mopo/env/mujoco/mujoco_env.hpp and docs/environments.md");
+
  public:
   using Task = TaskT;
 
