@@ -46,7 +46,7 @@ def main():
     ax.set_ylabel("return")
     ax.set_title(args.title)
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="upper left", fontsize=8)
     fig.tight_layout()
     fig.savefig(args.out_png)
 
