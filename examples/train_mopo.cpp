@@ -88,8 +88,14 @@ int main(int argc, char** argv) {
       const int64_t first = trainer.epoch();
       mopo::train::MopoCallbacks cb;
       cb.on_epoch = [&](const mopo::train::MopoEpochResult& r) {
-        bar.update(r.epoch - first, "return " + std::to_string(r.metrics.at("eval/return_mean")) + " score " +
-                                        std::to_string(r.normalized_score));
+        const std::string eval = r.eval ? "return " + std::to_string(r.eval->return_mean) + " score " +
+                                              std::to_string(r.normalized_score)
+                                        : "no evaluation this epoch";
+        const std::string penalty_text =
+            r.metrics.contains("rollout/penalty")
+                ? "penalty " + std::to_string(r.metrics.at("rollout/penalty")) + " | "
+                : "";
+        bar.update(r.epoch - first, penalty_text + eval);
       };
       const auto results = trainer.fit(eval_env.get(), out, cb);
       bar.finish();
