@@ -28,6 +28,7 @@
 #include <chrono>
 #include <filesystem>
 #include <functional>
+#include <limits>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -274,6 +275,9 @@ class MopoTrainer {
       r.epoch = epoch_;
       const bool eval_now = eval_env != nullptr && config_.eval_episodes > 0 &&
                             (epoch_ % config_.eval_every == 0 || epoch_ == config_.epochs);
+      // Every row has the same columns (CSV): NaN where this epoch was not evaluated.
+      const double nan = std::numeric_limits<double>::quiet_NaN();
+      r.metrics.set("eval/return_mean", nan).set("eval/return_std", nan).set("eval/length_mean", nan);
       if (eval_now) {
         r.eval = evaluate(*eval_env, config_.eval_episodes);
         r.metrics.set("eval/return_mean", r.eval->return_mean).set("eval/return_std", r.eval->return_std);
