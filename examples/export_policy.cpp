@@ -1,8 +1,8 @@
 // export_policy: turn a full SAC checkpoint (SACAgent::save: networks, targets, optimisers, α) into the
 // small actor-only policy file the dataset zoo uses (zoo::save_policy), and evaluate it.
 //
-//   export_policy --task halfcheetah --agent runs/sac-halfcheetah-s0/agent.pt \
-//                 --out data/zoo/policies/halfcheetah/expert.pt --episodes 5
+//   export_policy --task halfcheetah --agent runs/sac-halfcheetah-s0/agent.pt
+//                 --out data/zoo/policies/halfcheetah/expert.pt --episodes 5      (one command line)
 #include <CLI/CLI.hpp>
 
 #include <iostream>

@@ -5,8 +5,11 @@
 //   make_datasets --task hopper --size 2000 --sac-steps 5000 --out /tmp/zoo     (a quick small build)
 //   make_datasets --task hopper --medium-policy m.pt --expert-policy e.pt      (reuse policies, no SAC)
 //   make_datasets --task halfcheetah-jump | ant-angle[-<deg>] | hiv --sac-steps 100000   (replay recipe)
+//   make_datasets --task ant --with-ant-angle 30   (+ ant-angle-30 from the same forward-task SAC replay)
 #include <CLI/CLI.hpp>
 
+#include <filesystem>
+#include <functional>
 #include <iostream>
 #include <sstream>
 #include <string>
@@ -26,16 +29,35 @@
 #include "mopo/env/scores.hpp"
 
 namespace {
+namespace fs = std::filesystem;
 void log_line(const std::string& msg) { std::cerr << "make_datasets: " << msg << "\n"; }
 
 template <class EnvT>
 nlohmann::json build(const std::string& task, const mopo::zoo::ZooOptions& o, const std::string& out,
-                     const mopo::zoo::PretrainedPolicies& pre) {
+                     const mopo::zoo::PretrainedPolicies& pre,
+                     const std::function<void(mopo::zoo::BehaviourRun&)>& on_run = {}) {
   EnvT env;
   EnvT eval_env;
   mopo::zoo::ReferenceReturns ref;
   if (const auto r = mopo::env::d4rl_reference_scores(task)) ref = {r->random, r->expert};  // d4rl/infos.py
-  return mopo::zoo::build_task(task, env, eval_env, o, out, ref, pre, log_line);
+  return mopo::zoo::build_task(task, env, eval_env, o, out, ref, pre, log_line, on_run);
+}
+
+std::string ant_angle_name(double deg) {
+  std::ostringstream name;
+  name << "ant-angle-" << deg;
+  return name.str();
+}
+
+// MOPO §5.2: the replay of SAC on the forward Ant task, relabelled with the angled reward.
+nlohmann::json save_ant_angle(mopo::zoo::BehaviourRun& run, double deg, const mopo::zoo::ZooOptions& o,
+                              const std::string& out) {
+  return mopo::zoo::save_replay_dataset(
+      ant_angle_name(deg), "ant", run, o, out, "replay of SAC on ant (forward), ant-angle reward",
+      [deg](const mopo::TransitionDataset& d) {
+        return mopo::env::ant_angle_relabel(d.observations, d.actions, d.next_observations, deg);
+      },
+      log_line);
 }
 }  // namespace
 
@@ -58,6 +80,10 @@ int main(int argc, char** argv) {
   app.add_option("--set", overrides, "override one option, e.g. --set eval_every=5000 (repeatable)");
   app.add_option("--medium-policy", pre.medium, "medium policy file (zoo::save_policy; skips the SAC run)");
   app.add_option("--expert-policy", pre.expert, "expert policy file (zoo::save_policy; skips the SAC run)");
+  double with_angle = 0;
+  auto* angle_opt =
+      app.add_option("--with-ant-angle", with_angle,
+                     "with --task ant: also save ant-angle-<deg> from the same SAC run's replay");
   CLI11_PARSE(app, argc, argv);
   try {
     mopo::zoo::ZooOptions o;
@@ -67,6 +93,10 @@ int main(int argc, char** argv) {
     if (steps_opt->count() > 0) o.sac_steps = sac_steps;
     if (seed_opt->count() > 0) o.seed = seed;
     o.validate();
+    if (angle_opt->count() > 0 && (task != "ant" || pre.given())) {
+      throw mopo::ValueError(
+          "--with-ant-angle: needs --task ant and a SAC run (no --medium/--expert-policy)");
+    }
     nlohmann::json summary;
     const std::string base = mopo::env::base_task(task);  // throws for unknown names, listing the known ones
     if (base == "halfcheetah") {
@@ -76,7 +106,11 @@ int main(int argc, char** argv) {
     } else if (base == "walker2d") {
       summary = build<mopo::env::Walker2d>(task, o, out, pre);
     } else if (base == "ant") {
-      summary = build<mopo::env::Ant>(task, o, out, pre);
+      nlohmann::json angle;
+      summary = build<mopo::env::Ant>(task, o, out, pre, [&](mopo::zoo::BehaviourRun& run) {
+        if (angle_opt->count() > 0) angle = save_ant_angle(run, with_angle, o, out);
+      });
+      if (!angle.is_null()) summary["datasets"]["ant-angle"] = angle;
     } else if (base == "halfcheetah-jump" || base == "halfcheetah-jump-behaviour") {
       // MOPO §5.2: SAC on the capped-velocity behaviour reward; its replay relabelled with the jump reward.
       auto env = mopo::env::make_halfcheetah_jump(mopo::env::JumpReward::kBehaviour);
@@ -93,14 +127,14 @@ int main(int argc, char** argv) {
       const double deg = mopo::env::detail::ant_angle_degrees(task);
       mopo::env::Ant env;
       mopo::env::Ant eval_env;
-      std::ostringstream name;
-      name << "ant-angle-" << deg;
-      summary["datasets"]["replay"] = mopo::zoo::build_replay_task(
-          name.str(), env, eval_env, o, out, "replay of SAC on ant (forward), ant-angle reward",
-          [deg](const mopo::TransitionDataset& d) {
-            return mopo::env::ant_angle_relabel(d.observations, d.actions, d.next_observations, deg);
-          },
-          log_line);
+      log_line(ant_angle_name(deg) + ": training SAC on the forward task for " + std::to_string(o.sac_steps) +
+               " steps");
+      auto run = mopo::zoo::train_behaviour(
+          env, eval_env, o, fs::path(out) / "policies" / ant_angle_name(deg), [](const auto& c) {
+            log_line("checkpoint at step " + std::to_string(c.step) + ": eval return " +
+                     std::to_string(c.eval_return));
+          });
+      summary["datasets"]["replay"] = save_ant_angle(run, deg, o, out);
     } else if (base == "hiv") {
       // MOPO Appendix F: the first steps of an online SAC agent (the observation is the full ODE state).
       mopo::env::Hiv env;

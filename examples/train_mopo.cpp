@@ -1,9 +1,11 @@
-// train_mopo: MOPO (or MBPO / offline SAC) on a D4RL-layout HDF5 dataset.
+// train_mopo: MOPO (or MBPO / MBPO without ensemble / offline SAC / behaviour cloning) on a
+// D4RL-layout HDF5 dataset.
 //
 //   train_mopo --task halfcheetah --dataset data/halfcheetah-mixed.hdf5 --config
 //   configs/halfcheetah-mixed.json
 //              --penalty max_std --seed 0 --epochs 100 --out runs/hc-mixed [--resume] [--set
 //              sac.actor_lr=1e-4]
+//   train_mopo ... --algo mbpo | mbpo-no-ens | offline-sac | bc      (the paper's baselines)
 //
 // The library does the work (mopo/train/mopo_trainer.hpp); this file maps flags to MopoConfig and
 // picks the penalty strategy by name (the only run-time choice; the compute path is static).
@@ -25,7 +27,7 @@ namespace fs = std::filesystem;
 int main(int argc, char** argv) {
   mopo::configure_process();
   CLI::App app{"MOPO: model-based offline policy optimisation"};
-  std::string task, dataset, config_file, penalty = "max_std", out = "runs/mopo";
+  std::string task, dataset, config_file, penalty = "max_std", out = "runs/mopo", algo = "mopo", model;
   std::vector<std::string> overrides;
   uint64_t seed = 0;
   int64_t epochs = -1;
@@ -38,10 +40,15 @@ int main(int argc, char** argv) {
   app.add_option("--penalty", penalty,
                  "max_std | max_cov_norm | mean_std | disagreement | true_error | "
                  "no_penalty (= mbpo) | hard_threshold");
+  app.add_option("--algo", algo,
+                 "mopo (with --penalty) | mbpo (u = 0) | mbpo-no-ens (u = 0, one model) | offline-sac | bc")
+      ->check(CLI::IsMember({"mopo", "mbpo", "mbpo-no-ens", "offline-sac", "bc"}));
   app.add_option("--seed", seed, "seed of everything");
   app.add_option("--epochs", epochs, "policy epochs (overrides the config)");
   app.add_option("--out", out, "output directory (metrics.csv, metrics.jsonl, checkpoint/)");
   app.add_flag("--resume", resume, "continue from <out>/checkpoint");
+  app.add_option("--model", model, "trained ensemble to use instead of training one (e.g. <run>/model.pt)")
+      ->check(CLI::ExistingFile);
   app.add_option("--set", overrides, "override a config key, e.g. --set sac.actor_lr=1e-4");
   CLI11_PARSE(app, argc, argv);
 
@@ -51,6 +58,11 @@ int main(int argc, char** argv) {
     cfg.task = task;
     cfg.seed = seed;
     if (epochs >= 0) cfg.epochs = epochs;
+    // The baselines are configurations of the same trainer (docs/algorithm.md#baselines).
+    if (algo == "mbpo" || algo == "mbpo-no-ens") penalty = "no_penalty";
+    if (algo == "mbpo-no-ens") cfg.ensemble.ensemble_size = cfg.ensemble.num_elites = 1;
+    cfg.real_only = cfg.real_only || algo == "offline-sac";
+    cfg.behavior_cloning = cfg.behavior_cloning || algo == "bc";
     for (const auto& o : overrides) mopo::config::apply_override(cfg, o);
     mopo::config::save_file(fs::path(out) / "config.json", cfg);
 
@@ -76,13 +88,17 @@ int main(int argc, char** argv) {
       if (resume) {
         trainer.load_checkpoint(fs::path(out) / "checkpoint");
         std::cout << "resumed at epoch " << trainer.epoch() << "\n";
-      } else if (!cfg.real_only) {
+      } else if (cfg.uses_model() && !model.empty()) {
+        trainer.set_model(mopo::models::GaussianEnsemble::load(model));
+        std::cout << "dynamics ensemble loaded from " << model << "\n";
+      } else if (cfg.uses_model()) {
         std::cout << "training the dynamics ensemble (" << cfg.ensemble.ensemble_size << " members)...\n";
         const auto report = trainer.train_model([](const auto& e) {
           if (e.epoch % 10 == 0) std::cout << "  model epoch " << e.epoch << " loss " << e.train_loss << "\n";
         });
         std::cout << "  stopped: " << report.stop_reason << " after " << report.history.size() << " epochs, "
-                  << report.seconds << " s\n";
+                  << report.seconds << " s; saved to " << (fs::path(out) / "model.pt").string() << "\n";
+        trainer.model().save(fs::path(out) / "model.pt");
       }
       mopo::ProgressBar bar(cfg.epochs - trainer.epoch(), std::string(P::kName));
       const int64_t first = trainer.epoch();

@@ -169,6 +169,34 @@ TEST_CASE("MOPO baselines and errors: offline SAC, TrueError needs the simulator
   REQUIRE(r.size() == 1);
   CHECK_FALSE(r[0].metrics.contains("rollout/transitions"));
 
+  // Behaviour cloning: actions a deterministic function of the state, so the clone can fit them.
+  auto bc_data = data;
+  bc_data.actions = torch::tanh(0.5 * bc_data.observations.narrow(1, 0, bc_data.action_dim()));
+  auto bc_cfg = cfg;
+  bc_cfg.behavior_cloning = true;
+  bc_cfg.epochs = 3;
+  bc_cfg.steps_per_epoch = 150;
+  bc_cfg.sac.actor_lr = 1e-3;
+  mopo::train::Mopo bc(bc_cfg, bc_data);
+  const auto mse = [&] {
+    return (bc.agent().act(bc_data.observations, true) - bc_data.actions)
+        .square()
+        .sum(-1)
+        .mean()
+        .item<double>();
+  };
+  const double before = mse();
+  const auto bc_r = bc.fit<mopo::env::Environment>(nullptr);
+  REQUIRE(bc_r.size() == 3);
+  CHECK_FALSE(bc_r[0].metrics.contains("rollout/transitions"));
+  CHECK_FALSE(bc_r[0].metrics.contains("sac/critic_loss"));
+  CHECK(bc_r[2].metrics.at("sac/bc_loss") < bc_r[0].metrics.at("sac/bc_loss"));
+  CHECK(mse() < 0.1 * before);
+  CHECK(bc.agent().num_updates() == 450);
+  auto both = cfg;
+  both.real_only = both.behavior_cloning = true;
+  CHECK_THROWS_WITH(mopo::train::Mopo(both, data), Contains("choose one baseline"));
+
   mopo::train::MopoTrainer<mopo::penalty::TrueError> oracle(cfg, data);
   oracle.train_model();
   CHECK_THROWS_WITH(oracle.rollout(), Contains("set_true_dynamics"));

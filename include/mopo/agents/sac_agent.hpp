@@ -320,6 +320,25 @@ class SACAgent {
     return {m[0], m[1], m[2], m[3], m[4], m[5], m[6], m[7]};
   }
 
+  /// One behaviour-cloning step of the actor alone (the BC baseline): minimises
+  ///   L_BC = mean ‖tanh(μ(s)) − a‖²  over the batch (deterministic regression onto the dataset actions,
+  /// as OfflineRL-Kit's and d3rlpy's BC), with the actor's Adam. Critics, targets and α are untouched,
+  /// so act(obs, true) is the cloned policy. Counts as one update. @returns L_BC.
+  /// @throws ShapeError / ValueError naming the batch field for wrong shapes or NaN/Inf.
+  double behavior_cloning_update(const Batch& batch_in) {
+    batch_in.validate(obs_dim_, act_dim_, "SACAgent::behavior_cloning_update batch");
+    const Batch batch =
+        batch_in.observations.device() == device_ && batch_in.observations.dtype() == torch::kFloat32
+            ? batch_in
+            : batch_in.to(tensor_options());
+    const auto loss = (actor_->mode(batch.observations) - batch.actions).square().sum(-1).mean();
+    actor_optimizer_->zero_grad();
+    loss.backward();
+    actor_optimizer_->step();
+    ++num_updates_;
+    return loss.item<double>();
+  }
+
   // ---- state --------------------------------------------------------------------------------------
 
   /// Writes networks, targets, optimiser moments, log α, the update count and the RNG state, atomically.

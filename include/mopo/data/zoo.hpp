@@ -436,12 +436,16 @@ struct PretrainedPolicies {
 
 /// Builds `<task>-random`, `-medium`, `-mixed` (D4RL medium-replay), `-expert` and `-medium-expert` under
 /// `out_dir` (HDF5 + JSON card each); the behaviour checkpoints go to `out_dir/policies/<task>/`.
+/// `on_run`, if set, receives the behaviour SAC run (not called with pretrained policies), e.g. to save
+/// its whole replay relabelled as an out-of-distribution task (save_replay_dataset()) without a second
+/// SAC run.
 /// @returns a summary: per dataset its card, plus the behaviour run's checkpoints.
 template <class EnvT>
 nlohmann::json build_task(const std::string& task, EnvT& env, EnvT& eval_env, const ZooOptions& options,
                           const std::filesystem::path& out_dir, const ReferenceReturns& reference = {},
                           const PretrainedPolicies& pretrained = {},
-                          const std::function<void(const std::string&)>& log = {}) {
+                          const std::function<void(const std::string&)>& log = {},
+                          const std::function<void(BehaviourRun&)>& on_run = {}) {
   options.validate();
   auto say = [&](const std::string& msg) {
     if (log) log(task + ": " + msg);
@@ -479,6 +483,7 @@ nlohmann::json build_task(const std::string& task, EnvT& env, EnvT& eval_env, co
     save_with_card(out_dir, task + "-mixed", "mixed", run.replay, options, b);
     summary["datasets"]["mixed"] = make_card(task + "-mixed", "mixed", run.replay, options, b);
     say("mixed: " + std::to_string(run.replay.size()) + " transitions");
+    if (on_run) on_run(run);
   }
   auto save = [&](const std::string& kind, const TransitionDataset& d, nlohmann::json behaviour) {
     save_with_card(out_dir, task + "-" + kind, kind, d, options, behaviour);
@@ -509,6 +514,39 @@ nlohmann::json build_task(const std::string& task, EnvT& env, EnvT& eval_env, co
   return summary;
 }
 
+/// Saves the **whole** replay of a behaviour run (`run.full_replay`, moved out) as `<out_dir>/<name>.hdf5`
+/// with its card, the rewards optionally relabelled (`relabel(data)` → [N]; the behaviour rewards are kept
+/// as `infos/behaviour_rewards`). @returns the card.
+inline nlohmann::json save_replay_dataset(
+    const std::string& name, const std::string& behaviour_task, BehaviourRun& run, const ZooOptions& options,
+    const std::filesystem::path& out_dir, const std::string& recipe,
+    const std::function<torch::Tensor(const TransitionDataset&)>& relabel,
+    const std::function<void(const std::string&)>& log = {}) {
+  TransitionDataset data = std::move(run.full_replay);
+  nlohmann::json behaviour;
+  behaviour["recipe"] = recipe;
+  behaviour["behaviour_task"] = behaviour_task;
+  behaviour["behaviour_mean_episode_return"] = data.episode_stats().mean_return;
+  if (relabel) {
+    auto r = relabel(data).to(torch::kFloat32).reshape({-1});
+    if (r.size(0) != data.size()) {
+      throw ShapeError("save_replay_dataset " + name + ": relabel returned " + std::to_string(r.size(0)) +
+                       " rewards for " + std::to_string(data.size()) + " rows");
+    }
+    data.infos["behaviour_rewards"] = data.rewards;
+    data.rewards = r;
+  }
+  nlohmann::json cps = nlohmann::json::array();
+  for (const auto& c : run.checkpoints) {
+    cps.push_back({{"policy", c.file.string()}, {"sac_step", c.step}, {"eval_return", c.eval_return}});
+  }
+  behaviour["checkpoints"] = cps;
+  behaviour["best_eval_return"] = run.expert.eval_return;
+  save_with_card(out_dir, name, "replay", data, options, behaviour);
+  if (log) log(name + ": " + std::to_string(data.size()) + " transitions");
+  return make_card(name, "replay", data, options, behaviour);
+}
+
 /// The replay recipe of MOPO's out-of-distribution tasks and of the HIV task: the **whole** replay buffer of
 /// one behaviour SAC run (`sac_steps` transitions, the first steps of an online agent), with the rewards
 /// optionally relabelled (`relabel(data)` → [N] rewards, e.g. env::halfcheetah_jump_relabel), saved as
@@ -527,29 +565,7 @@ nlohmann::json build_replay_task(const std::string& name, EnvT& env, EnvT& eval_
       log(name + ": checkpoint at step " + std::to_string(c.step) + ": eval return " +
           std::to_string(c.eval_return));
   });
-  TransitionDataset data = std::move(run.full_replay);
-  nlohmann::json behaviour;
-  behaviour["recipe"] = recipe;
-  behaviour["behaviour_task"] = env.name();
-  behaviour["behaviour_mean_episode_return"] = data.episode_stats().mean_return;
-  if (relabel) {
-    auto r = relabel(data).to(torch::kFloat32).reshape({-1});
-    if (r.size(0) != data.size()) {
-      throw ShapeError("build_replay_task: relabel returned " + std::to_string(r.size(0)) + " rewards for " +
-                       std::to_string(data.size()) + " rows");
-    }
-    data.infos["behaviour_rewards"] = data.rewards;
-    data.rewards = r;
-  }
-  nlohmann::json cps = nlohmann::json::array();
-  for (const auto& c : run.checkpoints) {
-    cps.push_back({{"policy", c.file.string()}, {"sac_step", c.step}, {"eval_return", c.eval_return}});
-  }
-  behaviour["checkpoints"] = cps;
-  behaviour["best_eval_return"] = run.expert.eval_return;
-  save_with_card(out_dir, name, "replay", data, options, behaviour);
-  if (log) log(name + ": " + std::to_string(data.size()) + " transitions");
-  return make_card(name, "replay", data, options, behaviour);
+  return save_replay_dataset(name, env.name(), run, options, out_dir, recipe, relabel, log);
 }
 
 }  // namespace mopo::zoo

@@ -24,11 +24,27 @@
 #include "mopo/core/random.hpp"
 #include "mopo/core/types.hpp"
 #include "mopo/detail/checks.hpp"
+#include "mopo/detail/detected.hpp"
 #include "mopo/models/ensemble_prediction.hpp"
 #include "mopo/penalty/penalty_policy.hpp"
 #include "mopo/rollout/rollout_buffer.hpp"
 
 namespace mopo {
+
+namespace detail {
+template <class M>
+using predict_into_t = decltype(std::declval<const M&>().predict_into(
+    std::declval<const torch::Tensor&>(), std::declval<const torch::Tensor&>(),
+    std::declval<models::EnsemblePrediction&>()));
+template <class M>
+using ensemble_size_t = decltype(std::declval<const M&>().ensemble_size());
+template <class M>
+using output_dim_t = decltype(std::declval<const M&>().output_dim());
+/// Models that can predict into caller-owned [E, B, D] tensors (models::GaussianEnsemble can).
+template <class M>
+inline constexpr bool predicts_into_v =
+    is_detected_v<predict_into_t, M>&& is_detected_v<ensemble_size_t, M>&& is_detected_v<output_dim_t, M>;
+}  // namespace detail
 
 /// Rollout settings (defaults: the original's `rollout_batch_size` 50e3; h is per task, §9).
 struct RolloutOptions {
@@ -93,6 +109,7 @@ struct RolloutStats {
 ///  - for oracle penalties, `truth(obs, act) → penalty::GroundTruth` (the simulator's true_step).
 /// The model must provide `predict(obs, act) → EnsemblePrediction` and `elites() → std::vector<int64_t>`
 /// (models::GaussianEnsemble does).
+/// Not thread-safe: run() reuses prediction buffers held by the object (one ModelRollout per thread).
 template <class PenaltyT>
 class ModelRollout {
  public:
@@ -126,7 +143,7 @@ class ModelRollout {
         detail::check_shape(act, {b, buffer.act_dim()}, "ModelRollout policy actions");
         detail::check_finite(act, "ModelRollout policy actions");
       }
-      const models::EnsemblePrediction pred = model.predict(obs, act);
+      const models::EnsemblePrediction pred = predict(model, obs, act);
       const models::EnsembleSample used = models::sample_prediction(pred, elites, rng.generator());
       penalty::PenalizedReward pen;
       if constexpr (penalty::needs_ground_truth_v<PenaltyT>) {
@@ -180,6 +197,29 @@ class ModelRollout {
   }
 
  private:
+  // The [E, B, D] mean and std of a step are 2 × 25 MB at B = 50 000: allocated afresh each step, glibc
+  // serves them by mmap and page-faults them in every time (performance-notes.md §1) unless the program
+  // tunes malloc. They are views of storage kept across steps and rollouts instead (rows only shrink
+  // within a rollout, so one allocation per rollout size).
+  template <class ModelT>
+  models::EnsemblePrediction predict(const ModelT& model, const torch::Tensor& obs,
+                                     const torch::Tensor& act) const {
+    if constexpr (detail::predicts_into_v<ModelT>) {
+      const int64_t n = model.ensemble_size() * obs.size(0) * model.output_dim();
+      const auto opts = obs.options().dtype(torch::kFloat32);
+      for (torch::Tensor* t : {&mean_store_, &std_store_}) {
+        if (!t->defined() || t->numel() < n || t->device() != opts.device()) *t = torch::empty({n}, opts);
+      }
+      const std::vector<int64_t> shape = {model.ensemble_size(), obs.size(0), model.output_dim()};
+      models::EnsemblePrediction pred{mean_store_.narrow(0, 0, n).view(shape),
+                                      std_store_.narrow(0, 0, n).view(shape)};
+      model.predict_into(obs, act, pred);
+      return pred;
+    } else {
+      return model.predict(obs, act);
+    }
+  }
+
   template <class PolicyFn>
   torch::Tensor policy_in_chunks(PolicyFn& policy, const torch::Tensor& obs) const {
     const int64_t b = obs.size(0);
@@ -193,6 +233,8 @@ class ModelRollout {
 
   penalty::PenaltyPolicy<PenaltyT> penalty_;
   RolloutOptions options_;
+  mutable torch::Tensor mean_store_;  // storage behind each step's prediction (see predict())
+  mutable torch::Tensor std_store_;
 };
 
 }  // namespace mopo

@@ -19,7 +19,8 @@
 /// Evaluation (10 deterministic episodes in the real task) and checkpoints happen between epochs.
 ///
 /// Baselines are configurations of the same trainer: MBPO = MopoTrainer<penalty::NoPenalty>;
-/// "MBPO no ens." = `ensemble.ensemble_size = num_elites = 1`; offline SAC = `real_only = true`.
+/// "MBPO no ens." = `ensemble.ensemble_size = num_elites = 1`; offline SAC = `real_only = true`;
+/// behaviour cloning = `behavior_cloning = true` (the actor regresses the dataset actions, no model).
 #pragma once
 
 #include <torch/torch.h>
@@ -32,6 +33,7 @@
 #include <optional>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <utility>
 
 #include "mopo/agents/sac_agent.hpp"
@@ -40,6 +42,7 @@
 #include "mopo/core/json_config.hpp"
 #include "mopo/core/metrics.hpp"
 #include "mopo/core/random.hpp"
+#include "mopo/core/runtime.hpp"
 #include "mopo/core/types.hpp"
 #include "mopo/data/transition_dataset.hpp"
 #include "mopo/env/environment.hpp"
@@ -54,6 +57,30 @@
 
 namespace mopo::train {
 
+namespace detail {
+/// Sets LibTorch's intra-op thread count for a scope (capped by the hardware threads; 0 = no change).
+class ScopedIntraOpThreads {
+ public:
+  explicit ScopedIntraOpThreads(int64_t wanted) : previous_(at::get_num_threads()) {
+    const auto hw = static_cast<int64_t>(std::max(1U, std::thread::hardware_concurrency()));
+    const int64_t n = std::min(wanted, hw);
+    if (n > 0 && n != previous_) {
+      at::set_num_threads(static_cast<int>(n));
+      changed_ = true;
+    }
+  }
+  ~ScopedIntraOpThreads() {
+    if (changed_) at::set_num_threads(static_cast<int>(previous_));
+  }
+  ScopedIntraOpThreads(const ScopedIntraOpThreads&) = delete;
+  ScopedIntraOpThreads& operator=(const ScopedIntraOpThreads&) = delete;
+
+ private:
+  int64_t previous_;
+  bool changed_ = false;
+};
+}  // namespace detail
+
 /// Every MOPO setting, with the original code's defaults (mopo-algorithm.md §5.1, §8, §9).
 struct MopoConfig {
   std::string task = "halfcheetah";  ///< task name: termination function, evaluation, normalised score
@@ -61,14 +88,22 @@ struct MopoConfig {
   RolloutOptions rollout;            ///< rollout_batch 50 000, horizon h (per dataset), random_actions
   int64_t retain_epochs = 5;         ///< model_retain_epochs: rollouts kept in D_model
   int64_t rollout_freq = 1000;       ///< SAC steps between rollouts (original model_train_freq)
-  double real_ratio = 0.05;          ///< share of D_env rows in each SAC batch (12 of 256)
-  int64_t epochs = 1000;             ///< policy epochs
-  int64_t steps_per_epoch = 1000;    ///< SAC updates per epoch (original epoch_length)
-  int64_t eval_episodes = 10;        ///< deterministic evaluation episodes per epoch (0 = none)
-  int64_t eval_every = 1;            ///< evaluate every k epochs (and after the last)
-  int64_t checkpoint_every = 1;      ///< checkpoint every k epochs when an output dir is set (0 = never)
-  uint64_t seed = 0;                 ///< seeds everything (agent, model training, rollouts, batches)
-  bool real_only = false;            ///< offline SAC baseline: no model, batches from D_env only
+  /// Intra-op threads while a rollout runs (big-batch inference gains from 2, batch-256 SAC updates do
+  /// not: performance-notes.md §1); capped by the hardware's threads, restored afterwards; 0 = unchanged.
+  int64_t rollout_threads = 2;
+  /// Call mopo::tune_malloc() (process-wide) when the trainer is built: a 50 000-row rollout step
+  /// allocates tens of MB of temporaries, which glibc otherwise mmaps and page-faults in on every step
+  /// (measured: +2.1 s of a 6.9 s rollout, bench_mopo_epoch). false leaves the allocator alone.
+  bool tune_malloc = true;
+  double real_ratio = 0.05;        ///< share of D_env rows in each SAC batch (12 of 256)
+  int64_t epochs = 1000;           ///< policy epochs
+  int64_t steps_per_epoch = 1000;  ///< SAC updates per epoch (original epoch_length)
+  int64_t eval_episodes = 10;      ///< deterministic evaluation episodes per epoch (0 = none)
+  int64_t eval_every = 1;          ///< evaluate every k epochs (and after the last)
+  int64_t checkpoint_every = 1;    ///< checkpoint every k epochs when an output dir is set (0 = never)
+  uint64_t seed = 0;               ///< seeds everything (agent, model training, rollouts, batches)
+  bool real_only = false;          ///< offline SAC baseline: no model, batches from D_env only
+  bool behavior_cloning = false;   ///< BC baseline: actor regresses D_env actions, no model, no critic
   bool hopper_original_termination = false;  ///< parity switch: the original one-sided Hopper check
   models::EnsembleOptions ensemble;          ///< 7 members, 5 elites, 4×200 swish
   models::EnsembleTrainOptions model_training;
@@ -81,6 +116,8 @@ struct MopoConfig {
     v("rollout", rollout);
     v("retain_epochs", retain_epochs);
     v("rollout_freq", rollout_freq);
+    v("rollout_threads", rollout_threads);
+    v("tune_malloc", tune_malloc);
     v("real_ratio", real_ratio);
     v("epochs", epochs);
     v("steps_per_epoch", steps_per_epoch);
@@ -89,6 +126,7 @@ struct MopoConfig {
     v("checkpoint_every", checkpoint_every);
     v("seed", seed);
     v("real_only", real_only);
+    v("behavior_cloning", behavior_cloning);
     v("hopper_original_termination", hopper_original_termination);
     v("ensemble", ensemble);
     v("model_training", model_training);
@@ -108,12 +146,17 @@ struct MopoConfig {
     }
     positive("retain_epochs", retain_epochs, false);
     positive("rollout_freq", rollout_freq, false);
+    positive("rollout_threads", rollout_threads, true);
     positive("epochs", epochs, true);
     positive("steps_per_epoch", steps_per_epoch, false);
     positive("eval_episodes", eval_episodes, true);
     positive("eval_every", eval_every, false);
     positive("checkpoint_every", checkpoint_every, true);
+    if (real_only && behavior_cloning)
+      throw ConfigError("real_only and behavior_cloning: choose one baseline, not both");
   }
+  /// Whether this configuration trains and rolls out a dynamics model (false for the model-free baselines).
+  [[nodiscard]] bool uses_model() const { return !real_only && !behavior_cloning; }
 };
 
 /// What fit() reports for each epoch (also written as one CSV/JSONL row).
@@ -153,6 +196,7 @@ class MopoTrainer {
                                                         ? env::HopperTermination::kOriginalOneSided
                                                         : env::HopperTermination::kCorrected)) {
     config_.validate();
+    if (config_.tune_malloc) tune_malloc();
   }
 
   MopoTrainer(const MopoTrainer&) = delete;
@@ -215,16 +259,21 @@ class MopoTrainer {
   /// Line 9: `steps_per_epoch` SAC updates, rolling out every `rollout_freq` steps.
   /// Returns the epoch's mean SAC metrics and the last rollout's statistics (prefixed "rollout/").
   Metrics train_epoch(const MopoCallbacks& callbacks = {}) {
-    if (!config_.real_only) require_model("MopoTrainer::train_epoch");
+    if (config_.uses_model()) require_model("MopoTrainer::train_epoch");
     Metrics out;
     std::vector<std::pair<std::string, double>> sums;
     for (int64_t i = 0; i < config_.steps_per_epoch; ++i) {
-      if (!config_.real_only && total_steps_ % config_.rollout_freq == 0) {
+      if (config_.uses_model() && total_steps_ % config_.rollout_freq == 0) {
         const auto t0 = std::chrono::steady_clock::now();
+        const detail::ScopedIntraOpThreads threads(config_.rollout_threads);
         last_rollout_ = rollout();
         rollout_seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       }
-      const auto m = agent_.update(sample_batch()).to_metrics();
+      const auto m =
+          config_.behavior_cloning
+              ? Metrics().set("bc_loss",
+                              agent_.behavior_cloning_update(dataset_.sample(config_.sac.batch_size, rng_)))
+              : agent_.update(sample_batch()).to_metrics();
       if (sums.empty()) {
         for (const auto& x : m) sums.emplace_back(x.name, 0.0);
       }
@@ -237,7 +286,7 @@ class MopoTrainer {
     out.set("epoch", static_cast<double>(epoch_)).set("sac_steps", static_cast<double>(total_steps_));
     for (const auto& [name, sum] : sums)
       out.set("sac/" + name, sum / static_cast<double>(config_.steps_per_epoch));
-    if (!config_.real_only) {
+    if (config_.uses_model()) {
       out.merge(last_rollout_.to_metrics(), "rollout/");
       out.set("rollout/seconds", rollout_seconds_);
       out.set("model_buffer/size", static_cast<double>(buffer_.size()));
@@ -260,7 +309,7 @@ class MopoTrainer {
   template <class EnvT = env::Environment>
   std::vector<MopoEpochResult> fit(EnvT* eval_env, const std::filesystem::path& out_dir = {},
                                    const MopoCallbacks& callbacks = {}) {
-    if (!config_.real_only && !model_ready_) train_model();
+    if (config_.uses_model() && !model_ready_) train_model();
     std::optional<CsvWriter> csv;
     std::optional<JsonlWriter> jsonl;
     if (!out_dir.empty()) {

@@ -31,8 +31,25 @@ TEST_CASE("a tiny zoo build writes valid D4RL files and cards", "[mujoco][data][
   mopo::env::Hopper env;
   mopo::env::Hopper eval_env;
   const mopo::zoo::ReferenceReturns hopper_ref{-20.272305, 3234.3};  // environments.md §10.5
-  const auto summary = mopo::zoo::build_task("hopper", env, eval_env, o, dir, hopper_ref);
+  // on_run: the same SAC run's whole replay saved as a relabelled replay dataset (as --with-ant-angle does).
+  nlohmann::json replay_card;
+  const auto summary = mopo::zoo::build_task(
+      "hopper", env, eval_env, o, dir, hopper_ref, {}, {}, [&](mopo::zoo::BehaviourRun& run) {
+        replay_card =
+            mopo::zoo::save_replay_dataset("hopper-replay", "hopper", run, o, dir, "test",
+                                           [](const mopo::TransitionDataset& d) { return -d.rewards; });
+      });
   REQUIRE(summary["checkpoints"].size() == 3);
+  {
+    CHECK(replay_card["transitions"] == 900);
+    const auto r = mopo::load_d4rl_hdf5(dir / "hopper-replay.hdf5");
+    REQUIRE(r.infos.count("behaviour_rewards") == 1);
+    CHECK(r.rewards.equal(-r.infos.at("behaviour_rewards")));
+    // mixed is the prefix of that replay up to the medium checkpoint
+    const auto mixed = mopo::load_d4rl_hdf5(dir / "hopper-mixed.hdf5");
+    CHECK(mixed.observations.equal(r.observations.slice(0, 0, mixed.size())));
+    CHECK(mixed.rewards.equal(r.infos.at("behaviour_rewards").slice(0, 0, mixed.size())));
+  }
   for (const std::string kind : {"random", "medium", "mixed", "expert", "medium-expert"}) {
     CAPTURE(kind);
     const auto file = dir / ("hopper-" + kind + ".hdf5");
