@@ -2,8 +2,8 @@
 # The README's main-job command: the quick-start MOPO run on a fresh machine.
 #   1. installs what is missing and builds the two programs it needs;
 #   2. collects a small HalfCheetah "medium" dataset (D4RL recipe, 50 000 transitions) with the
-#      committed behaviour policies in data/zoo/policies/halfcheetah (medium: SAC at 30k steps,
-#      return 1 645; real MuJoCo physics);
+#      committed behaviour policies in data/zoo/policies/halfcheetah (medium: SAC at 50k steps,
+#      return 2 260; expert: 150k steps, 6 645; real MuJoCo physics);
 #   3. trains the 7-member dynamics ensemble and runs MOPO (configs/quickstart-halfcheetah.json)
 #      for a few minutes, printing progress;
 #   4. prints the policy's D4RL-normalised score next to the dataset's behaviour score and writes
@@ -24,7 +24,7 @@ DATA="$OUT/data/halfcheetah-medium.hdf5"
 if [ ! -f "$DATA" ]; then
   echo "== collecting the HalfCheetah dataset with the committed behaviour policies ($POLICIES)"
   "$BUILD_DIR/examples/make_datasets" --task halfcheetah --size 50000 --seed 0 \
-    --medium-policy "$POLICIES/policy_30000.pt" --expert-policy "$POLICIES/policy_60000.pt" --out "$OUT/data"
+    --medium-policy "$POLICIES/policy_50000.pt" --expert-policy "$POLICIES/policy_150000.pt" --out "$OUT/data"
 fi
 
 echo "== MOPO on $DATA"
