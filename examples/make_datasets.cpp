@@ -8,6 +8,7 @@
 //   make_datasets --task ant --with-ant-angle 30   (+ ant-angle-30 from the same forward-task SAC replay)
 #include <CLI/CLI.hpp>
 
+#include <cmath>
 #include <filesystem>
 #include <functional>
 #include <iostream>
@@ -15,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "mopo/core/atomic_file.hpp"
 #include "mopo/core/json_config.hpp"
 #include "mopo/core/runtime.hpp"
 #include "mopo/data/zoo.hpp"
@@ -93,9 +95,9 @@ int main(int argc, char** argv) {
     if (steps_opt->count() > 0) o.sac_steps = sac_steps;
     if (seed_opt->count() > 0) o.seed = seed;
     o.validate();
-    if (angle_opt->count() > 0 && (task != "ant" || pre.given())) {
+    if (angle_opt->count() > 0 && (task != "ant" || pre.given() || !std::isfinite(with_angle))) {
       throw mopo::ValueError(
-          "--with-ant-angle: needs --task ant and a SAC run (no --medium/--expert-policy)");
+          "--with-ant-angle: needs --task ant, a SAC run (no --medium/--expert-policy) and a finite angle");
     }
     nlohmann::json summary;
     const std::string base = mopo::env::base_task(task);  // throws for unknown names, listing the known ones
@@ -110,7 +112,10 @@ int main(int argc, char** argv) {
       summary = build<mopo::env::Ant>(task, o, out, pre, [&](mopo::zoo::BehaviourRun& run) {
         if (angle_opt->count() > 0) angle = save_ant_angle(run, with_angle, o, out);
       });
-      if (!angle.is_null()) summary["datasets"]["ant-angle"] = angle;
+      if (!angle.is_null()) {
+        summary["datasets"][angle["name"].get<std::string>()] = angle;
+        mopo::atomic_write(fs::path(out) / "ant-summary.json", summary.dump(2) + "\n");
+      }
     } else if (base == "halfcheetah-jump" || base == "halfcheetah-jump-behaviour") {
       // MOPO §5.2: SAC on the capped-velocity behaviour reward; its replay relabelled with the jump reward.
       auto env = mopo::env::make_halfcheetah_jump(mopo::env::JumpReward::kBehaviour);
@@ -145,7 +150,7 @@ int main(int argc, char** argv) {
       throw mopo::ValueError("--task: no zoo recipe for '" + task + "'");
     }
     for (const auto& [kind, card] : summary["datasets"].items()) {
-      std::cout << task << "-" << kind << ": " << card["transitions"] << " transitions, "
+      std::cout << card["name"].get<std::string>() << ": " << card["transitions"] << " transitions, "
                 << card["episodes"]["complete"] << " episodes, mean/max return "
                 << card["episodes"]["mean_return"] << " / " << card["episodes"]["max_return"] << "\n";
     }

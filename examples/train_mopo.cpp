@@ -26,6 +26,7 @@ namespace fs = std::filesystem;
 
 int main(int argc, char** argv) {
   mopo::configure_process();
+  std::cout << std::unitbuf;  // progress reaches pipes and log files as it happens
   CLI::App app{"MOPO: model-based offline policy optimisation"};
   std::string task, dataset, config_file, penalty = "max_std", out = "runs/mopo", algo = "mopo", model;
   std::vector<std::string> overrides;
@@ -37,9 +38,9 @@ int main(int argc, char** argv) {
       ->required();
   app.add_option("--dataset", dataset, "D4RL-layout HDF5 file")->required()->check(CLI::ExistingFile);
   app.add_option("--config", config_file, "JSON file with MopoConfig keys (configs/*.json)");
-  app.add_option("--penalty", penalty,
-                 "max_std | max_cov_norm | mean_std | disagreement | true_error | "
-                 "no_penalty (= mbpo) | hard_threshold");
+  auto* penalty_opt = app.add_option("--penalty", penalty,
+                                     "max_std | max_cov_norm | mean_std | disagreement | true_error | "
+                                     "no_penalty (= mbpo) | hard_threshold");
   app.add_option("--algo", algo,
                  "mopo (with --penalty) | mbpo (u = 0) | mbpo-no-ens (u = 0, one model) | offline-sac | bc")
       ->check(CLI::IsMember({"mopo", "mbpo", "mbpo-no-ens", "offline-sac", "bc"}));
@@ -64,7 +65,11 @@ int main(int argc, char** argv) {
     cfg.real_only = cfg.real_only || algo == "offline-sac";
     cfg.behavior_cloning = cfg.behavior_cloning || algo == "bc";
     for (const auto& o : overrides) mopo::config::apply_override(cfg, o);
-    mopo::config::save_file(fs::path(out) / "config.json", cfg);
+    if (algo != "mopo" && penalty_opt->count() > 0)
+      throw mopo::ConfigError("--penalty: only with --algo mopo");
+    if (!model.empty() && (!cfg.uses_model() || resume))
+      throw mopo::ConfigError(
+          "--model: only for model-based runs (mopo, mbpo, mbpo-no-ens) without --resume");
 
     const auto raw = mopo::load_d4rl_hdf5(dataset);
     mopo::QLearningOptions q;
@@ -87,7 +92,7 @@ int main(int argc, char** argv) {
       }
       if (resume) {
         trainer.load_checkpoint(fs::path(out) / "checkpoint");
-        std::cout << "resumed at epoch " << trainer.epoch() << "\n";
+        std::cout << "resumed at epoch " << trainer.epoch() << "\n";  // (settings checked against it)
       } else if (cfg.uses_model() && !model.empty()) {
         trainer.set_model(mopo::models::GaussianEnsemble::load(model));
         std::cout << "dynamics ensemble loaded from " << model << "\n";
@@ -100,7 +105,8 @@ int main(int argc, char** argv) {
                   << report.seconds << " s; saved to " << (fs::path(out) / "model.pt").string() << "\n";
         trainer.model().save(fs::path(out) / "model.pt");
       }
-      mopo::ProgressBar bar(cfg.epochs - trainer.epoch(), std::string(P::kName));
+      mopo::config::save_file(fs::path(out) / "config.json", cfg);
+      mopo::ProgressBar bar(cfg.epochs - trainer.epoch(), algo == "mopo" ? std::string(P::kName) : algo);
       const int64_t first = trainer.epoch();
       mopo::train::MopoCallbacks cb;
       cb.on_epoch = [&](const mopo::train::MopoEpochResult& r) {

@@ -4,8 +4,8 @@
 # e.g.
 #   scripts/compare_baselines.sh halfcheetah /work/zoo/halfcheetah-mixed.hdf5 configs/halfcheetah-mixed.json \
 #       runs/hc-mixed 60 0 mopo mbpo offline-sac bc
-# MOPO trains the dynamics ensemble once and saves it (<out>/mopo-s<seed>/model.pt); MBPO reuses that model,
-# so the two differ only in the penalty. Runs one after another (each uses the cores as train_mopo does),
+# MOPO trains the dynamics ensemble once and saves it (<out>/mopo-s<seed>/model.pt); MBPO, listed after it,
+# reuses that model, so the two differ only in the penalty (use a fresh <out> for another dataset or config). Runs one after another (each uses the cores as train_mopo does),
 # then plots every run's evaluation curve into <out>/curves.png. Needs build/examples/train_mopo.
 # MOPO_TRAIN_ARGS adds flags to every run, e.g. MOPO_TRAIN_ARGS="--set rollout_threads=1" when other jobs
 # share the cores.
@@ -16,6 +16,10 @@ if [ $# -lt 5 ]; then
   exit 2
 fi
 task=$1 data=$2 config=$3 out=$4 epochs=$5 seed=${6:-0}
+if ! [[ $seed =~ ^[0-9]+$ ]]; then
+  echo "compare_baselines: the 6th argument is the seed (a number), got '$seed'" >&2
+  exit 2
+fi
 shift $(($# < 6 ? $# : 6))
 algos=("$@")
 [ ${#algos[@]} -gt 0 ] || algos=(mopo mbpo offline-sac bc)

@@ -143,6 +143,18 @@ TEST_CASE("MOPO end to end on a tiny HalfCheetah dataset: trains, logs, checkpoi
   for (std::size_t i = 0; i < pa.size(); ++i) identical = identical && torch::equal(pa[i], pc[i]);
   CHECK(identical);
   CHECK(torch::equal(a.model_buffer().contents().rewards, c.model_buffer().contents().rewards));
+  // A checkpoint of another algorithm is refused, naming the setting that differs.
+  auto bc_cfg = cfg;
+  bc_cfg.behavior_cloning = true;
+  CHECK_THROWS_WITH(mopo::train::Mopo(bc_cfg, data).load_checkpoint(dir_b / "checkpoint"),
+                    Contains("behavior_cloning"));
+  CHECK_THROWS_WITH(mopo::train::Mbpo(cfg, data).load_checkpoint(dir_b / "checkpoint"), Contains("penalty"));
+  // set_model refuses an ensemble whose member count differs from the config's.
+  auto one = cfg;
+  one.ensemble.ensemble_size = one.ensemble.num_elites = 1;
+  CHECK_THROWS_AS(mopo::train::Mopo(one, data).set_model(
+                      mopo::models::GaussianEnsemble::load(dir_a / "checkpoint" / "epoch-2" / "model.pt")),
+                  mopo::ShapeError);
 
   // A resumed CSV continues under its header.
   std::ifstream csv_b(dir_b / "metrics.csv");

@@ -190,7 +190,9 @@ class MopoTrainer {
         agent_(checked_dims(dataset_).first, checked_dims(dataset_).second, config_.sac, config_.seed),
         model_(make_model(config_, dataset_)),
         rollout_(penalty::PenaltyPolicy<PenaltyT>(config_.lambda, std::move(strategy)), config_.rollout),
-        buffer_(config_.retain_epochs, config_.rollout.rollout_batch * config_.rollout.horizon,
+        // The model-free baselines never fill D_model: a one-row buffer instead of retain·batch·h rows.
+        buffer_(config_.uses_model() ? config_.retain_epochs : 1,
+                config_.uses_model() ? config_.rollout.rollout_batch * config_.rollout.horizon : 1,
                 dataset_.observation_dim(), dataset_.action_dim()),
         terminal_(env::termination_fn(config_.task, config_.hopper_original_termination
                                                         ? env::HopperTermination::kOriginalOneSided
@@ -211,8 +213,14 @@ class MopoTrainer {
     return report;
   }
 
-  /// Uses a trained (e.g. loaded) ensemble instead of training one. @throws ShapeError on dim mismatch.
+  /// Uses a trained (e.g. loaded) ensemble instead of training one.
+  /// @throws ShapeError when its dims or member count differ from the dataset's / config.ensemble's.
   void set_model(models::GaussianEnsemble model) {
+    if (model.ensemble_size() != config_.ensemble.ensemble_size) {
+      throw ShapeError("MopoTrainer::set_model: the model has " + std::to_string(model.ensemble_size()) +
+                       " members, config ensemble.ensemble_size is " +
+                       std::to_string(config_.ensemble.ensemble_size));
+    }
     if (model.obs_dim() != dataset_.observation_dim() || model.act_dim() != dataset_.action_dim()) {
       throw ShapeError("MopoTrainer::set_model: model dims (obs " + std::to_string(model.obs_dim()) +
                        ", act " + std::to_string(model.act_dim()) + ") differ from the dataset's (obs " +
@@ -231,6 +239,7 @@ class MopoTrainer {
   /// Lines 3-8: one rollout from `rollout_batch` dataset states into a new epoch of D_model.
   RolloutStats rollout() {
     require_model("MopoTrainer::rollout");
+    const detail::ScopedIntraOpThreads threads(config_.rollout_threads);
     const auto idx = rng_.randint(dataset_.size(), config_.rollout.rollout_batch);
     const auto start = dataset_.observations.index_select(0, idx);
     buffer_.begin_epoch();
@@ -265,7 +274,6 @@ class MopoTrainer {
     for (int64_t i = 0; i < config_.steps_per_epoch; ++i) {
       if (config_.uses_model() && total_steps_ % config_.rollout_freq == 0) {
         const auto t0 = std::chrono::steady_clock::now();
-        const detail::ScopedIntraOpThreads threads(config_.rollout_threads);
         last_rollout_ = rollout();
         rollout_seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       }
@@ -376,8 +384,11 @@ class MopoTrainer {
     std::ostringstream os;
     archive.save_to(os);
     atomic_write(sub / "trainer.pt", os.str());
-    nlohmann::json latest = {
-        {"epoch", epoch_}, {"dir", name}, {"model", model_ready_}, {"config", config::to_json(config_)}};
+    nlohmann::json latest = {{"epoch", epoch_},
+                             {"dir", name},
+                             {"model", model_ready_},
+                             {"penalty", std::string(PenaltyT::kName)},
+                             {"config", config::to_json(config_)}};
     atomic_write(dir / "latest.json", latest.dump(2) + "\n");
     // Older checkpoints are no longer needed once latest.json points at the new one.
     for (const auto& entry : fs::directory_iterator(dir)) {
@@ -394,6 +405,7 @@ class MopoTrainer {
     if (!latest.contains("dir") || !latest.contains("epoch")) {
       throw IoError(latest_file.string() + ": not a mopo checkpoint index (keys dir, epoch)");
     }
+    check_resumable(latest, latest_file);
     const auto sub = dir / latest.at("dir").get<std::string>();
     agent_.load(sub / "agent.pt");
     if (latest.value("model", false)) {
@@ -445,6 +457,26 @@ class MopoTrainer {
   static models::GaussianEnsemble make_model(const MopoConfig& config, const TransitionDataset& d) {
     RandomState(config.seed).spawn(2).seed_global();
     return models::GaussianEnsemble(d.observation_dim(), d.action_dim(), config.ensemble);
+  }
+  // A checkpoint of another algorithm (penalty, baseline, ensemble size, task) must not be resumed
+  // silently as this one.
+  void check_resumable(const nlohmann::json& latest, const std::filesystem::path& file) const {
+    auto differs = [&](const std::string& what, const nlohmann::json& saved, const nlohmann::json& now) {
+      if (saved != now) {
+        throw ConfigError(file.string() + ": the checkpoint was written with " + what + " = " + saved.dump() +
+                          ", this trainer has " + now.dump() + "; resume with the same settings");
+      }
+    };
+    if (latest.contains("penalty")) differs("penalty", latest["penalty"], std::string(PenaltyT::kName));
+    if (!latest.contains("config")) return;
+    const auto& c = latest["config"];
+    const auto now = config::to_json(config_);
+    for (const char* key : {"task", "real_only", "behavior_cloning"}) {
+      if (c.contains(key)) differs(key, c[key], now[key]);
+    }
+    if (c.contains("ensemble") && c["ensemble"].contains("ensemble_size")) {
+      differs("ensemble.ensemble_size", c["ensemble"]["ensemble_size"], now["ensemble"]["ensemble_size"]);
+    }
   }
   void require_model(const char* what) const {
     if (!model_ready_)
