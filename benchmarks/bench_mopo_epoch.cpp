@@ -7,7 +7,8 @@
 // Reported: wall time, floor at the sgemm rate measured in this run (1 thread), and the ratio.
 // The process sets no allocator options and no environment variables (the library must be fast
 // without them). SAC updates run on 1 intra-op thread; the argument is MopoConfig::rollout_threads, the
-// threads of the rollout (Arg(1): 1 thread throughout; Arg(2): the library default, 2 for the rollout).
+// threads of the rollout (1: one thread throughout; 2: the library default), then whether the ensemble
+// runs whole inference chunks per thread (EnsembleOptions::parallel_chunks) instead of threaded GEMMs.
 // Dataset: random rows of the right shapes (timing does not depend on the values); the model is
 // trained for 2 epochs so its normaliser and elites exist.
 #include <benchmark/benchmark.h>
@@ -55,6 +56,7 @@ void BM_MopoEpoch(benchmark::State& state) {
   at::set_num_threads(1);
   mopo::train::MopoConfig cfg;
   cfg.rollout_threads = state.range(0);
+  cfg.ensemble.parallel_chunks = state.range(1) != 0;  // whole inference chunks per thread
   cfg.task = "halfcheetah";
   cfg.rollout.rollout_batch = 50'000;
   cfg.rollout.horizon = 5;
@@ -73,8 +75,9 @@ void BM_MopoEpoch(benchmark::State& state) {
   state.counters["floor_s_1thr"] = floor_s;
   state.counters["rollout_s"] = rollout_s / static_cast<double>(state.iterations());
   state.counters["rollout_threads"] = static_cast<double>(cfg.rollout_threads);
+  state.counters["parallel_chunks"] = static_cast<double>(state.range(1));
 }
-BENCHMARK(BM_MopoEpoch)->Arg(1)->Arg(2)->Iterations(3)->Unit(benchmark::kSecond)->UseRealTime();
+BENCHMARK(BM_MopoEpoch)->Args({1, 0})->Args({2, 0})->Args({2, 1})->Iterations(3)->Unit(benchmark::kSecond)->UseRealTime();
 
 }  // namespace
 
