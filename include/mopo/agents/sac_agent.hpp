@@ -271,11 +271,7 @@ class SACAgent {
   /// One gradient step of the critics, the actor and α, then the Polyak update of the targets.
   /// @throws ShapeError / ValueError naming the batch field for wrong shapes or NaN/Inf.
   SACUpdateMetrics update(const Batch& batch_in) {
-    batch_in.validate(obs_dim_, act_dim_, "SACAgent::update batch");
-    const Batch batch =
-        batch_in.observations.device() == device_ && batch_in.observations.dtype() == torch::kFloat32
-            ? batch_in
-            : batch_in.to(tensor_options());
+    const Batch batch = checked_batch(batch_in, "SACAgent::update batch");
     const auto alpha = alpha_tensor();
 
     // Critic step (eq. 5).
@@ -326,11 +322,7 @@ class SACAgent {
   /// so act(obs, true) is the cloned policy. Counts as one update. @returns L_BC.
   /// @throws ShapeError / ValueError naming the batch field for wrong shapes or NaN/Inf.
   double behavior_cloning_update(const Batch& batch_in) {
-    batch_in.validate(obs_dim_, act_dim_, "SACAgent::behavior_cloning_update batch");
-    const Batch batch =
-        batch_in.observations.device() == device_ && batch_in.observations.dtype() == torch::kFloat32
-            ? batch_in
-            : batch_in.to(tensor_options());
+    const Batch batch = checked_batch(batch_in, "SACAgent::behavior_cloning_update batch");
     const auto loss = (actor_->mode(batch.observations) - batch.actions).square().sum(-1).mean();
     actor_optimizer_->zero_grad();
     loss.backward();
@@ -422,6 +414,12 @@ class SACAgent {
   RandomState& random_state() { return rng_; }
 
  private:
+  // Validates a training batch and moves it to the agent's device/dtype when needed.
+  [[nodiscard]] Batch checked_batch(const Batch& batch, const std::string& what) const {
+    batch.validate(obs_dim_, act_dim_, what);
+    if (batch.observations.device() == device_ && batch.observations.dtype() == torch::kFloat32) return batch;
+    return batch.to(tensor_options());
+  }
   static torch::Device parse_device(const std::string& name) {
     try {
       torch::Device d(name);
