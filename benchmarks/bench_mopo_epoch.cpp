@@ -77,7 +77,13 @@ void BM_MopoEpoch(benchmark::State& state) {
   state.counters["rollout_threads"] = static_cast<double>(cfg.rollout_threads);
   state.counters["parallel_chunks"] = static_cast<double>(state.range(1));
 }
-BENCHMARK(BM_MopoEpoch)->Args({1, 0})->Args({2, 0})->Args({2, 1})->Iterations(3)->Unit(benchmark::kSecond)->UseRealTime();
+BENCHMARK(BM_MopoEpoch)
+    ->Args({1, 0})
+    ->Args({2, 0})
+    ->Args({2, 1})
+    ->Iterations(3)
+    ->Unit(benchmark::kSecond)
+    ->UseRealTime();
 
 }  // namespace
 
