@@ -52,14 +52,11 @@ std::string ant_angle_name(double deg) {
 }
 
 // MOPO §5.2: the replay of SAC on the forward Ant task, relabelled with the angled reward.
-nlohmann::json save_ant_angle(mopo::zoo::BehaviourRun& run, double deg, const mopo::zoo::ZooOptions& o,
-                              const std::string& out) {
-  return mopo::zoo::save_replay_dataset(
-      ant_angle_name(deg), "ant", run, o, out, "replay of SAC on ant (forward), ant-angle reward",
-      [deg](const mopo::TransitionDataset& d) {
-        return mopo::env::ant_angle_relabel(d.observations, d.actions, d.next_observations, deg);
-      },
-      log_line);
+constexpr const char* kAntAngleRecipe = "replay of SAC on ant (forward), ant-angle reward";
+std::function<torch::Tensor(const mopo::TransitionDataset&)> ant_angle_rewards(double deg) {
+  return [deg](const mopo::TransitionDataset& d) {
+    return mopo::env::ant_angle_relabel(d.observations, d.actions, d.next_observations, deg);
+  };
 }
 }  // namespace
 
@@ -110,7 +107,10 @@ int main(int argc, char** argv) {
     } else if (base == "ant") {
       nlohmann::json angle;
       summary = build<mopo::env::Ant>(task, o, out, pre, [&](mopo::zoo::BehaviourRun& run) {
-        if (angle_opt->count() > 0) angle = save_ant_angle(run, with_angle, o, out);
+        if (angle_opt->count() > 0) {
+          angle = mopo::zoo::save_replay_dataset(ant_angle_name(with_angle), "ant", run, o, out,
+                                                 kAntAngleRecipe, ant_angle_rewards(with_angle), log_line);
+        }
       });
       if (!angle.is_null()) {
         summary["datasets"][angle["name"].get<std::string>()] = angle;
@@ -132,14 +132,8 @@ int main(int argc, char** argv) {
       const double deg = mopo::env::detail::ant_angle_degrees(task);
       mopo::env::Ant env;
       mopo::env::Ant eval_env;
-      log_line(ant_angle_name(deg) + ": training SAC on the forward task for " + std::to_string(o.sac_steps) +
-               " steps");
-      auto run = mopo::zoo::train_behaviour(
-          env, eval_env, o, fs::path(out) / "policies" / ant_angle_name(deg), [](const auto& c) {
-            log_line("checkpoint at step " + std::to_string(c.step) + ": eval return " +
-                     std::to_string(c.eval_return));
-          });
-      summary["datasets"]["replay"] = save_ant_angle(run, deg, o, out);
+      summary["datasets"]["replay"] = mopo::zoo::build_replay_task(
+          ant_angle_name(deg), env, eval_env, o, out, kAntAngleRecipe, ant_angle_rewards(deg), log_line);
     } else if (base == "hiv") {
       // MOPO Appendix F: the first steps of an online SAC agent (the observation is the full ODE state).
       mopo::env::Hiv env;
