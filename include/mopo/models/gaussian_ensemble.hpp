@@ -347,12 +347,17 @@ class GaussianEnsemble {
           layers[l]->bias[i].copy_(snapshot[2 * l + 1][i]);
         }
       }
-      report.best_holdout_mse = mse_per_member(hold_x, hold_y);
-    } else {
-      report.best_holdout_mse = mse_per_member(train_x, train_y);  // no holdout: rank on the training split
     }
+    // No holdout: rank on the training split.
+    const auto& rank_x = holdout > 0 ? hold_x : train_x;
+    const auto& rank_y = holdout > 0 ? hold_y : train_y;
+    const auto per_dim = mse_per_member_dim(rank_x, rank_y);  // [E, D]
+    report.best_holdout_mse = member_mse(per_dim);
     elites_ = rank_members(report.best_holdout_mse, options_.num_elites);
     report.elites = elites_;
+    const auto elite_dim = per_dim.index_select(0, torch::tensor(elites_, torch::kLong)).mean(0).contiguous();
+    report.holdout_mse_per_dim.assign(elite_dim.data_ptr<double>(),
+                                      elite_dim.data_ptr<double>() + elite_dim.numel());
     report.seconds = elapsed();
     last_holdout_indices_ = hold_idx.clone();
     return report;
@@ -674,21 +679,32 @@ class GaussianEnsemble {
   }
 
   /// Mean-only MSE per member over normalised inputs x [M, in] and targets y [M, D]; chunked, no grad.
-  std::vector<double> mse_per_member(const torch::Tensor& x, const torch::Tensor& y) const {
+  // Mean-only squared error of every member per output dimension, [E, D] float64, averaged over rows.
+  torch::Tensor mse_per_member_dim(const torch::Tensor& x, const torch::Tensor& y) const {
     torch::NoGradGuard no_grad;
     const bool was_training = net().is_training();
     net().eval();
     const int64_t e = options_.ensemble_size;
-    auto sum = torch::zeros({e}, torch::kFloat64);
+    auto sum = torch::zeros({e, y.size(1)}, torch::kFloat64);
     const int64_t m = x.size(0);
     const int64_t chunk = std::max<int64_t>(options_.inference_chunk_rows, 1);
     for (int64_t r0 = 0; r0 < m; r0 += chunk) {
       const int64_t c = std::min(chunk, m - r0);
       const auto out = net().forward(x.narrow(0, r0, c).unsqueeze(0).expand({e, c, x.size(1)}));
-      sum += (out.first - y.narrow(0, r0, c)).pow(2).to(torch::kFloat64).sum({1, 2});
+      sum += (out.first - y.narrow(0, r0, c)).pow(2).to(torch::kFloat64).sum(1);
     }
     if (was_training) net().train();
-    sum /= static_cast<double>(std::max<int64_t>(m, 1) * y.size(1));
+    return sum / static_cast<double>(std::max<int64_t>(m, 1));
+  }
+
+  std::vector<double> mse_per_member(const torch::Tensor& x, const torch::Tensor& y) const {
+    return member_mse(mse_per_member_dim(x, y));
+  }
+
+  // [E, D] per-dimension MSE → per-member MSE over all dimensions (non-finite → +inf).
+  static std::vector<double> member_mse(const torch::Tensor& per_dim) {
+    const int64_t e = per_dim.size(0);
+    const auto sum = per_dim.mean(1);
     std::vector<double> result(static_cast<std::size_t>(e));
     for (int64_t i = 0; i < e; ++i) {
       const double v = sum[i].item<double>();

@@ -397,6 +397,7 @@ TEST_CASE("GaussianEnsemble rejects bad input and bad options with clear errors"
   CHECK_THROWS_AS(model.fit(data.obs, data.act, data.next_obs, data.rew, train), mopo::ConfigError);
   EnsembleTrainOptions no_holdout;
   no_holdout.holdout_ratio = 0.0;
+  no_holdout.max_epochs = 0;  // no limit at all: early stopping needs holdout rows
   CHECK_THROWS_WITH(model.fit(data.obs, data.act, data.next_obs, data.rew, no_holdout), Contains("holdout"));
   no_holdout.max_epochs = 1;  // allowed with a limit; elites then ranked on the training split
   CHECK(model.fit(data.obs, data.act, data.next_obs, data.rew, no_holdout).stop_reason == "max_epochs");
