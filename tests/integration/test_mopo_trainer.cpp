@@ -6,11 +6,13 @@
 #include <unistd.h>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <string>
 
 #include "mopo/env/mujoco/tasks/half_cheetah.hpp"
 #include "mopo/env/mujoco/tasks/hopper.hpp"
 #include "mopo/train/mopo_trainer.hpp"
+#include "mopo/train/run_summary.hpp"
 
 namespace fs = std::filesystem;
 using Catch::Matchers::Contains;
@@ -98,6 +100,22 @@ TEST_CASE("MOPO end to end on a tiny HalfCheetah dataset: trains, logs, checkpoi
   mopo::train::Mopo a(cfg_a, data);
   const auto report = a.train_model();
   CHECK(report.elites.size() == 2);
+  // Per-dimension holdout MSE of the elites: its mean over dimensions is the elites' mean MSE.
+  REQUIRE(report.holdout_mse_per_dim.size() == static_cast<std::size_t>(data.observation_dim() + 1));
+  double dim_mean = 0;
+  for (double v : report.holdout_mse_per_dim)
+    dim_mean += v / static_cast<double>(report.holdout_mse_per_dim.size());
+  const double elite_mean = (report.best_holdout_mse[static_cast<std::size_t>(report.elites[0])] +
+                             report.best_holdout_mse[static_cast<std::size_t>(report.elites[1])]) /
+                            2;
+  CHECK(dim_mean == Approx(elite_mean).epsilon(1e-9));
+  CHECK(report.stop_reason == "max_epochs");
+  CHECK_THAT(mopo::train::describe_stop(report, cfg.model_training),
+             Contains("model_training.max_epochs = 3"));
+  const auto model_json = mopo::train::model_report_json(report, cfg.model_training);
+  CHECK(model_json.at("epochs") == 3);
+  CHECK(model_json.at("elite_holdout_mse").get<double>() == Approx(elite_mean));
+  CHECK(model_json.at("elite_holdout_mse_reward").get<double>() == report.holdout_mse_per_dim.back());
   const auto results = a.fit(&eval_env, dir_a);
   REQUIRE(results.size() == 2);
   CHECK_FALSE(results[0].eval.has_value());
@@ -122,6 +140,18 @@ TEST_CASE("MOPO end to end on a tiny HalfCheetah dataset: trains, logs, checkpoi
   CHECK(fs::exists(dir_a / "checkpoint" / "latest.json"));
   CHECK(fs::exists(dir_a / "checkpoint" / "epoch-2" / "agent.pt"));
   CHECK_FALSE(fs::exists(dir_a / "checkpoint" / "epoch-1"));  // superseded
+  CHECK_FALSE(fs::exists(dir_a / "model_metrics.csv"));       // the model was trained before fit()
+  // The summary read back from the log agrees with what fit() returned.
+  const auto summary = mopo::train::summarize_metrics(dir_a / "metrics.jsonl");
+  CHECK(summary.column == "eval/normalized_score");
+  CHECK(summary.epochs == 2);
+  CHECK(summary.evaluations == 1);  // epoch 1 was not evaluated
+  CHECK(summary.final_epoch == 2);
+  CHECK(summary.final_score == Approx(results[1].normalized_score));
+  CHECK(summary.best_score == summary.final_score);
+  CHECK(summary.recent == 1);
+  CHECK(summary.recent_mean == Approx(summary.final_score));
+  CHECK(summary.seconds > 0);
 
   // B: one epoch, checkpoint; C: resume from it for the second epoch.
   const auto dir_b = fresh_dir("b");
@@ -130,6 +160,16 @@ TEST_CASE("MOPO end to end on a tiny HalfCheetah dataset: trains, logs, checkpoi
   {
     mopo::train::Mopo b(cfg_b, data);
     b.fit(&eval_env, dir_b);
+  }
+  // fit() trained the model itself and logged each of its 3 epochs (model_training.max_epochs).
+  {
+    std::ifstream model_csv(dir_b / "model_metrics.csv");
+    std::string header;
+    REQUIRE(std::getline(model_csv, header));
+    CHECK_THAT(header, Contains("holdout_mse") && Contains("epochs_since_update"));
+    int rows = 0;
+    for (std::string row; std::getline(model_csv, row);) ++rows;
+    CHECK(rows == 3);
   }
   mopo::train::Mopo c(cfg, data);
   c.load_checkpoint(dir_b / "checkpoint");
@@ -156,13 +196,119 @@ TEST_CASE("MOPO end to end on a tiny HalfCheetah dataset: trains, logs, checkpoi
                       mopo::models::GaussianEnsemble::load(dir_a / "checkpoint" / "epoch-2" / "model.pt")),
                   mopo::ShapeError);
 
-  // A resumed CSV continues under its header.
+  // A resumed CSV continues under its header, and the summary covers both sessions.
   std::ifstream csv_b(dir_b / "metrics.csv");
   lines = 0;
   while (std::getline(csv_b, line)) ++lines;
   CHECK(lines == 3);
+  const auto resumed = mopo::train::summarize_metrics(dir_b / "metrics.jsonl");
+  CHECK(resumed.epochs == 2);
+  CHECK(resumed.evaluations == 2);
+  // A damaged or missing log is an IoError naming the file and line.
+  {
+    std::ofstream bad(dir_b / "bad.jsonl");
+    bad << "{\"epoch\": 1}\nnot json\n";
+  }
+  CHECK_THROWS_WITH(mopo::train::summarize_metrics(dir_b / "bad.jsonl"), Contains("bad.jsonl:2"));
+  CHECK_THROWS_AS(mopo::train::summarize_metrics(dir_b / "missing.jsonl"), mopo::IoError);
   fs::remove_all(dir_a);
   fs::remove_all(dir_b);
+}
+
+TEST_CASE("A resumed epoch without a rollout of its own reports the last rollout's statistics",
+          "[integration][mopo]") {
+  at::set_num_threads(1);
+  const auto data = random_dataset<mopo::env::HalfCheetah>(2, 100, 3);
+  auto cfg = tiny_config();
+  cfg.rollout_freq = 40;  // two epochs of 20 steps per rollout: epoch 2 has none of its own
+  cfg.eval_episodes = 0;
+  const auto dir_a = fresh_dir("stats_a");
+  const auto dir_b = fresh_dir("stats_b");
+  mopo::train::Mopo a(cfg, data);
+  const auto straight = a.fit<mopo::env::Environment>(nullptr, dir_a);
+  REQUIRE(straight.size() == 2);
+  auto first = cfg;
+  first.epochs = 1;
+  {
+    mopo::train::Mopo b(first, data);
+    b.fit<mopo::env::Environment>(nullptr, dir_b);
+  }
+  mopo::train::Mopo c(cfg, data);
+  c.load_checkpoint(dir_b / "checkpoint");
+  const auto resumed = c.fit<mopo::env::Environment>(nullptr, dir_b);
+  REQUIRE(resumed.size() == 1);
+  CHECK(resumed[0].metrics.at("rollout/penalty") > 0);
+  for (const char* key : {"rollout/starts", "rollout/transitions", "rollout/raw_reward", "rollout/penalty",
+                          "rollout/penalized_reward", "rollout/length"}) {
+    INFO(key);
+    CHECK(resumed[0].metrics.at(key) == straight[1].metrics.at(key));
+  }
+  fs::remove_all(dir_a);
+  fs::remove_all(dir_b);
+}
+
+TEST_CASE("Divergence stops training naming the epoch, step and quantity; the last checkpoint stays good",
+          "[integration][mopo]") {
+  at::set_num_threads(1);
+  const auto data = random_dataset<mopo::env::HalfCheetah>(2, 100, 4);
+  auto cfg = tiny_config();
+  cfg.eval_episodes = 0;
+  const auto dir = fresh_dir("diverge");
+  auto first = cfg;
+  first.epochs = 1;
+  {
+    mopo::train::Mopo t(first, data);
+    t.fit<mopo::env::Environment>(nullptr, dir);
+  }
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  // A NaN critic weight: the next update's Q-values and losses are NaN.
+  mopo::train::Mopo u(cfg, data);
+  u.load_checkpoint(dir / "checkpoint");
+  {
+    torch::NoGradGuard no_grad;
+    u.agent().critic()->parameters()[0][0][0].fill_(nan);
+  }
+  CHECK_THROWS_MATCHES(u.fit<mopo::env::Environment>(nullptr, dir), mopo::DivergenceError,
+                       Catch::Matchers::Predicate<std::exception>([](const std::exception& e) {
+                         const std::string m = e.what();
+                         return m.find("epoch 2, SAC step 21") != std::string::npos &&
+                                m.find("sac/") != std::string::npos && m.find("nan") != std::string::npos;
+                       }));
+  // Nothing of the failed epoch was written: the checkpoint is epoch 1's and resumes; one metrics row.
+  mopo::train::Mopo v(cfg, data);
+  v.load_checkpoint(dir / "checkpoint");
+  CHECK(v.epoch() == 1);
+  {
+    std::ifstream csv(dir / "metrics.csv");
+    int lines = 0;
+    for (std::string line; std::getline(csv, line);) ++lines;
+    CHECK(lines == 2);
+  }
+  // A model that predicts NaN: the rollout stops ("stop", the default) or drops the rows ("drop").
+  {
+    torch::NoGradGuard no_grad;
+    v.model().network()->parameters()[0].fill_(nan);
+  }
+  CHECK_THROWS_MATCHES(v.rollout(), mopo::DivergenceError,
+                       Catch::Matchers::Predicate<std::exception>([](const std::exception& e) {
+                         return std::string(e.what()).find("predicted NaN/Inf for 200 rollout rows") !=
+                                std::string::npos;
+                       }));
+  auto drop = cfg;
+  drop.nonfinite_model_rows = "drop";
+  mopo::train::Mopo w(drop, data);
+  w.set_model(mopo::models::GaussianEnsemble::load(dir / "checkpoint" / "epoch-1" / "model.pt"));
+  {
+    torch::NoGradGuard no_grad;
+    w.model().network()->parameters()[0].fill_(nan);
+  }
+  const auto dropped = w.rollout();
+  CHECK(dropped.nonfinite == 200);
+  CHECK(dropped.transitions == 0);
+  auto bad = cfg;
+  bad.nonfinite_model_rows = "skip";
+  CHECK_THROWS_WITH(mopo::train::Mopo(bad, data), Contains("nonfinite_model_rows"));
+  fs::remove_all(dir);
 }
 
 TEST_CASE("MOPO baselines and errors: offline SAC, TrueError needs the simulator, bad inputs",

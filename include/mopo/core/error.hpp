@@ -49,4 +49,12 @@ class DatasetError : public Error {
   using Error::Error;
 };
 
+/// Training diverged: a SAC loss, Q-value, α or a model prediction became NaN/Inf. The message names the
+/// epoch, the step and the quantity; the trainer throws before writing the epoch's checkpoint, so the last
+/// checkpoint on disk is the last good state.
+class DivergenceError : public Error {
+ public:
+  using Error::Error;
+};
+
 }  // namespace mopo

@@ -105,7 +105,12 @@ struct MopoConfig {
   bool real_only = false;          ///< offline SAC baseline: no model, batches from D_env only
   bool behavior_cloning = false;   ///< BC baseline: actor regresses D_env actions, no model, no critic
   bool hopper_original_termination = false;  ///< parity switch: the original one-sided Hopper check
-  models::EnsembleOptions ensemble;          ///< 7 members, 5 elites, 4×200 swish
+  /// What a rollout does with rows the model predicts as NaN/Inf: "stop" throws DivergenceError naming
+  /// the epoch and the count; "drop" leaves them out of D_model (counted in rollout/nonfinite). A NaN/Inf
+  /// SAC loss, Q-value or α always stops training (DivergenceError): the update has already changed the
+  /// networks, and undoing it would cost a copy of every parameter per step.
+  std::string nonfinite_model_rows = "stop";
+  models::EnsembleOptions ensemble;  ///< 7 members, 5 elites, 4×200 swish
   models::EnsembleTrainOptions model_training;
   agents::SACOptions sac;
 
@@ -128,6 +133,7 @@ struct MopoConfig {
     v("real_only", real_only);
     v("behavior_cloning", behavior_cloning);
     v("hopper_original_termination", hopper_original_termination);
+    v("nonfinite_model_rows", nonfinite_model_rows);
     v("ensemble", ensemble);
     v("model_training", model_training);
     v("sac", sac);
@@ -154,6 +160,10 @@ struct MopoConfig {
     positive("checkpoint_every", checkpoint_every, true);
     if (real_only && behavior_cloning)
       throw ConfigError("real_only and behavior_cloning: choose one baseline, not both");
+    if (nonfinite_model_rows != "stop" && nonfinite_model_rows != "drop") {
+      throw ConfigError("nonfinite_model_rows: expected \"stop\" or \"drop\", got \"" + nonfinite_model_rows +
+                        "\"");
+    }
   }
   /// Whether this configuration trains and rolls out a dynamics model (false for the model-free baselines).
   [[nodiscard]] bool uses_model() const { return !real_only && !behavior_cloning; }
@@ -205,10 +215,19 @@ class MopoTrainer {
   MopoTrainer& operator=(const MopoTrainer&) = delete;
 
   /// Algorithm 2 line 1: trains the ensemble on (s, a) → [Δs, r] from the dataset.
-  models::EnsembleFitReport train_model(const models::GaussianEnsemble::EpochCallback& on_epoch = {}) {
+  /// With a non-empty `metrics_csv`, every model epoch is also a row there (train loss, holdout MSE
+  /// mean and per member, epochs since the last improvement, seconds), written as it happens.
+  models::EnsembleFitReport train_model(const models::GaussianEnsemble::EpochCallback& on_epoch = {},
+                                        const std::filesystem::path& metrics_csv = {}) {
     RandomState model_rng = rng_.spawn(1);
+    std::optional<CsvWriter> csv;
+    if (!metrics_csv.empty()) csv.emplace(metrics_csv);
+    auto log = [&](const models::EnsembleEpoch& e) {
+      if (csv) csv->write(e.to_metrics());
+      if (on_epoch) on_epoch(e);
+    };
     auto report = model_.fit(dataset_.observations, dataset_.actions, dataset_.next_observations,
-                             dataset_.rewards, config_.model_training, model_rng, on_epoch);
+                             dataset_.rewards, config_.model_training, model_rng, log);
     model_ready_ = true;
     return report;
   }
@@ -252,7 +271,15 @@ class MopoTrainer {
       const auto t = oracle_->true_step(obs, act);
       return penalty::GroundTruth{t.next_observations, t.rewards};
     };
-    return rollout_.run(model_, start, policy, terminal_, truth, buffer_, rng_);
+    const auto stats = rollout_.run(model_, start, policy, terminal_, truth, buffer_, rng_);
+    if (stats.nonfinite > 0 && config_.nonfinite_model_rows == "stop") {
+      throw DivergenceError("epoch " + std::to_string(epoch_ + 1) + ", SAC step " +
+                            std::to_string(total_steps_) + ": the model predicted NaN/Inf for " +
+                            std::to_string(stats.nonfinite) + " rollout rows (of " +
+                            std::to_string(stats.starts) +
+                            " starts); set nonfinite_model_rows = \"drop\" to leave such rows out");
+    }
+    return stats;
   }
 
   /// One SAC batch: ⌊B·real_ratio⌋ rows from D_env, the rest from D_model (all from D_env if real_only).
@@ -282,6 +309,16 @@ class MopoTrainer {
               ? Metrics().set("bc_loss",
                               agent_.behavior_cloning_update(dataset_.sample(config_.sac.batch_size, rng_)))
               : agent_.update(sample_batch()).to_metrics();
+      // Divergence: the update's losses, Q-values, α and entropy are already on the host; one NaN/Inf
+      // stops training before this epoch's checkpoint, so the last one on disk stays the last good state.
+      for (const auto& x : m) {
+        if (!std::isfinite(x.value)) {
+          throw DivergenceError(
+              "epoch " + std::to_string(epoch_ + 1) + ", SAC step " + std::to_string(total_steps_ + 1) +
+              " (update " + std::to_string(i + 1) + " of the epoch): sac/" + x.name + " = " +
+              mopo::detail::format_number(x.value) + "; the last checkpoint is the last good state");
+        }
+      }
       if (sums.empty()) {
         for (const auto& x : m) sums.emplace_back(x.name, 0.0);
       }
@@ -313,11 +350,13 @@ class MopoTrainer {
 
   /// Runs the remaining epochs (from epoch() to config.epochs): train, evaluate on `eval_env` (may be
   /// null), write metrics rows to `out_dir`/metrics.{csv,jsonl} and checkpoints to `out_dir`/checkpoint
-  /// (when out_dir is non-empty). Trains the model first if none was set.
+  /// (when out_dir is non-empty). Trains the model first if none was set (logging its epochs to
+  /// `out_dir`/model_metrics.csv).
   template <class EnvT = env::Environment>
   std::vector<MopoEpochResult> fit(EnvT* eval_env, const std::filesystem::path& out_dir = {},
                                    const MopoCallbacks& callbacks = {}) {
-    if (config_.uses_model() && !model_ready_) train_model();
+    if (config_.uses_model() && !model_ready_)
+      train_model({}, out_dir.empty() ? out_dir : out_dir / "model_metrics.csv");
     std::optional<CsvWriter> csv;
     std::optional<JsonlWriter> jsonl;
     if (!out_dir.empty()) {
@@ -380,6 +419,18 @@ class MopoTrainer {
         torch::from_blob(const_cast<char*>(es.data()), {static_cast<int64_t>(es.size())}, torch::kUInt8)
             .clone(),
         true);
+    // The last rollout's statistics: an epoch without a rollout of its own reports them (rollout_freq >
+    // steps_per_epoch), so a resumed run must too.
+    const auto& st = last_rollout_;
+    archive.write(
+        "rollout.stats",
+        torch::tensor(
+            std::vector<double>{static_cast<double>(st.starts), static_cast<double>(st.transitions),
+                                static_cast<double>(st.terminated), static_cast<double>(st.halted),
+                                static_cast<double>(st.nonfinite), st.mean_raw_reward, st.mean_penalty,
+                                st.max_penalty, st.mean_reward, st.mean_length, rollout_seconds_},
+            torch::kFloat64),
+        true);
     buffer_.save(archive);
     std::ostringstream os;
     archive.save_to(os);
@@ -422,6 +473,25 @@ class MopoTrainer {
       archive.read("rng.generator", gen, true);
       archive.read("rng.engine", engine, true);
       buffer_.load(archive);
+      torch::Tensor stats;
+      if (archive.try_read("rollout.stats", stats, true)) {  // absent in checkpoints of older versions
+        if (stats.numel() != 11 || stats.scalar_type() != torch::kFloat64) {
+          throw IoError(trainer_file.string() + ": rollout.stats: expected 11 float64 values, got " +
+                        std::to_string(stats.numel()));
+        }
+        const auto* v = stats.data_ptr<double>();
+        last_rollout_.starts = static_cast<int64_t>(v[0]);
+        last_rollout_.transitions = static_cast<int64_t>(v[1]);
+        last_rollout_.terminated = static_cast<int64_t>(v[2]);
+        last_rollout_.halted = static_cast<int64_t>(v[3]);
+        last_rollout_.nonfinite = static_cast<int64_t>(v[4]);
+        last_rollout_.mean_raw_reward = v[5];
+        last_rollout_.mean_penalty = v[6];
+        last_rollout_.max_penalty = v[7];
+        last_rollout_.mean_reward = v[8];
+        last_rollout_.mean_length = v[9];
+        rollout_seconds_ = v[10];
+      }
       epoch_ = epoch.item<int64_t>();
       total_steps_ = steps.item<int64_t>();
       rng_.set_generator_state(gen);
