@@ -11,8 +11,10 @@
 // picks the penalty strategy by name (the only run-time choice; the compute path is static).
 #include <CLI/CLI.hpp>
 
+#include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <optional>
 
 #include <mopo/core/json_config.hpp>
 #include <mopo/core/progress.hpp>
@@ -21,8 +23,66 @@
 #include <mopo/env/registry.hpp>
 #include <mopo/penalty/penalties.hpp>
 #include <mopo/train/mopo_trainer.hpp>
+#include <mopo/train/run_summary.hpp>
 
 namespace fs = std::filesystem;
+
+namespace {
+std::string fmt(double v, int digits = 1) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*f", digits, v);
+  return buf;
+}
+
+// The summary a user reads at the end; also written to <out>/summary.json.
+void print_summary(const fs::path& out, const std::string& method, const std::string& dataset, int64_t rows,
+                   int64_t episodes, double data_score, const std::string& word,
+                   const std::string& model_file) {
+  const auto s = mopo::train::summarize_metrics(out / "metrics.jsonl");
+  nlohmann::json j = {
+      {"method", method},
+      {"dataset",
+       {{"file", dataset}, {"transitions", rows}, {"episodes", episodes}, {"behaviour_" + word, data_score}}},
+      {"policy",
+       {{"column", s.column},
+        {"epochs", s.epochs},
+        {"evaluations", s.evaluations},
+        {"final", s.final_score},
+        {"final_epoch", s.final_epoch},
+        {"best", s.best_score},
+        {"best_epoch", s.best_epoch},
+        {"last5_mean", s.recent_mean},
+        {"seconds", s.seconds}}}};
+  std::cout << "== summary (" << (out / "summary.json").string() << ")\n"
+            << "  dataset  " << dataset << ": " << rows << " transitions, " << episodes
+            << " episodes, behaviour " << word << " " << fmt(data_score) << "\n";
+  if (fs::exists(out / "model_report.json")) {
+    const auto m = mopo::config::load_json_file(out / "model_report.json");
+    j["model"] = m;
+    std::cout << "  model    " << m["epochs"] << " epochs in " << fmt(m["seconds"].get<double>(), 0)
+              << " s, stopped by " << m["stop"].get<std::string>() << "; elite holdout MSE "
+              << fmt(m["elite_holdout_mse"].get<double>(), 4) << " (Δobs "
+              << fmt(m["elite_holdout_mse_obs"].get<double>(), 4) << ", reward "
+              << fmt(m["elite_holdout_mse_reward"].get<double>(), 4) << ")\n";
+  } else if (!model_file.empty()) {
+    std::cout << "  model    loaded from " << model_file << "\n";
+  }
+  if (s.evaluations == 0) {
+    std::cout << "  " << method << ": " << s.epochs << " epochs, no evaluation\n";
+  } else {
+    std::cout << "  " << method << " " << s.epochs << " epochs in " << fmt(s.seconds / 60.0) << " min: final "
+              << word << " " << fmt(s.final_score) << " (epoch " << s.final_epoch << "), best "
+              << fmt(s.best_score) << " (epoch " << s.best_epoch << "), mean of the last " << s.recent
+              << " evaluations " << fmt(s.recent_mean) << "\n";
+    const double margin = s.final_score - data_score;
+    j["beat_data_by"] = margin;
+    std::cout << "  result   the final policy " << (margin > 0 ? "beat" : "did not beat")
+              << " the data: " << fmt(s.final_score) << " vs " << fmt(data_score) << " ("
+              << (margin >= 0 ? "+" : "") << fmt(margin) << ")\n";
+  }
+  mopo::atomic_write(out / "summary.json", j.dump(2) + "\n");
+}
+}  // namespace
 
 int main(int argc, char** argv) {
   mopo::configure_process();
@@ -76,8 +136,20 @@ int main(int argc, char** argv) {
     q.use_next_observations = raw.has_next_observations();  // exact s' at terminals for the model
     const auto data = mopo::qlearning_dataset(raw, q);
     const auto stats = raw.episode_stats();
+    const bool has_ref = mopo::env::d4rl_reference_scores(task).has_value();
+    const double data_score =
+        has_ref ? mopo::env::normalized_score_percent(task, stats.mean_return) : stats.mean_return;
+    const std::string score_word = has_ref ? "score" : "return";
     std::cout << "dataset " << dataset << ": " << data.size() << " transitions, " << stats.count
-              << " episodes, behaviour return " << stats.mean_return << "\n";
+              << " episodes, behaviour return " << fmt(stats.mean_return)
+              << (has_ref ? ", score " + fmt(data_score) : "") << "\n";
+    // The data's score, the horizontal line of the run's plots (scripts/plot_curves.py --baseline).
+    fs::create_directories(out);
+    mopo::atomic_write(fs::path(out) / "dataset.csv",
+                       "dataset,transitions,episodes,behaviour_return,behaviour_score\n" + dataset + "," +
+                           std::to_string(data.size()) + "," + std::to_string(stats.count) + "," +
+                           mopo::detail::format_number(stats.mean_return) + "," +
+                           (has_ref ? mopo::detail::format_number(data_score) : "nan") + "\n");
 
     auto eval_env = mopo::env::make(task);
     auto oracle_env = mopo::env::make(task);
@@ -90,6 +162,7 @@ int main(int argc, char** argv) {
           throw mopo::ValueError("task " + task + " cannot restore states from observations");
         trainer.set_true_dynamics(oracle);
       }
+      if (!resume) fs::remove(fs::path(out) / "model_report.json");  // a new run: no stale model facts
       if (resume) {
         trainer.load_checkpoint(fs::path(out) / "checkpoint");
         std::cout << "resumed at epoch " << trainer.epoch() << "\n";  // (settings checked against it)
@@ -97,13 +170,27 @@ int main(int argc, char** argv) {
         trainer.set_model(mopo::models::GaussianEnsemble::load(model));
         std::cout << "dynamics ensemble loaded from " << model << "\n";
       } else if (cfg.uses_model()) {
-        std::cout << "training the dynamics ensemble (" << cfg.ensemble.ensemble_size << " members)...\n";
-        const auto report = trainer.train_model([](const auto& e) {
-          if (e.epoch % 10 == 0) std::cout << "  model epoch " << e.epoch << " loss " << e.train_loss << "\n";
-        });
-        std::cout << "  stopped: " << report.stop_reason << " after " << report.history.size() << " epochs, "
-                  << report.seconds << " s; saved to " << (fs::path(out) / "model.pt").string() << "\n";
+        std::cout << "training the dynamics ensemble (" << cfg.ensemble.ensemble_size
+                  << " members; every epoch in " << (fs::path(out) / "model_metrics.csv").string()
+                  << ")...\n";
+        const auto report = trainer.train_model(
+            [](const mopo::models::EnsembleEpoch& e) {
+              if (e.epoch % 10 != 0) return;
+              const auto m = e.to_metrics();
+              std::cout << "  model epoch " << e.epoch << ": loss " << fmt(e.train_loss, 3)
+                        << ", holdout MSE " << fmt(m.at("holdout_mse"), 4) << ", " << e.epochs_since_update
+                        << " epochs since an improvement, " << fmt(e.seconds, 0) << " s\n";
+            },
+            fs::path(out) / "model_metrics.csv");
+        const std::string stop = mopo::train::describe_stop(report, cfg.model_training);
+        const nlohmann::json mj = mopo::train::model_report_json(report, cfg.model_training);
+        std::cout << "  stopped by " << stop << " after " << report.epochs() << " epochs, "
+                  << fmt(report.seconds, 0) << " s; elite holdout MSE " << fmt(mj["elite_holdout_mse"], 4)
+                  << " (Δobs " << fmt(mj["elite_holdout_mse_obs"], 4) << ", reward "
+                  << fmt(mj["elite_holdout_mse_reward"], 4) << "); saved to "
+                  << (fs::path(out) / "model.pt").string() << "\n";
         trainer.model().save(fs::path(out) / "model.pt");
+        mopo::atomic_write(fs::path(out) / "model_report.json", mj.dump(2) + "\n");
       }
       mopo::config::save_file(fs::path(out) / "config.json", cfg);
       mopo::ProgressBar bar(cfg.epochs - trainer.epoch(), algo == "mopo" ? std::string(P::kName) : algo);
@@ -119,16 +206,10 @@ int main(int argc, char** argv) {
                 : "";
         bar.update(r.epoch - first, penalty_text + eval);
       };
-      const auto results = trainer.fit(eval_env.get(), out, cb);
+      trainer.fit(eval_env.get(), out, cb);
       bar.finish();
-      if (!results.empty() && results.back().eval) {
-        std::cout << "final: return " << results.back().eval->return_mean << ", D4RL normalised score "
-                  << results.back().normalized_score << " (behaviour data: "
-                  << (mopo::env::d4rl_reference_scores(task)
-                          ? mopo::env::normalized_score_percent(task, stats.mean_return)
-                          : stats.mean_return)
-                  << ")\n";
-      }
+      print_summary(out, algo == "mopo" ? "MOPO (" + std::string(P::kName) + ")" : algo, dataset, data.size(),
+                    stats.count, data_score, score_word, model);
       return 0;
     });
   } catch (const mopo::Error& e) {

@@ -40,5 +40,5 @@ for algo in "${algos[@]}"; do
   curves+=("$algo=$run/metrics.csv")
 done
 /usr/bin/python3 scripts/plot_curves.py --out "$out/curves.png" --title "$task: $(basename "$data" .hdf5), seed $seed" \
-  "${curves[@]}"
+  "${curves[@]}" --baseline "data=$out/${algos[0]}-s$seed/dataset.csv"
 echo "== curves in $out/curves.png"
