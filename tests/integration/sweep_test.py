@@ -1,0 +1,139 @@
+#!/usr/bin/python3
+"""ctest `sweep.local`: scripts/sweep on real runs of train_mopo (2 seeds x 2 algorithms, tiny settings, a
+2 000-row halfcheetah-random dataset collected with real MuJoCo by make_datasets).
+
+Checks: plan lists 4 pending runs with stable names; bad specs fail before launching anything, naming the
+key; `local -j 2` finishes them; a second `local` redoes nothing; a sweep killed mid-run resumes its
+runs from their checkpoints with every epoch's metrics row exactly once; a failing run is reported with its
+log tail and does not stop the others; `report` writes the table and one PNG per dataset.
+
+    sweep_test.py <train_mopo> <make_datasets> <source dir>
+"""
+import csv
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+TRAIN_MOPO, MAKE_DATASETS, SOURCE = (os.path.abspath(a) for a in sys.argv[1:4])
+SWEEP = [sys.executable, os.path.join(SOURCE, "scripts", "sweep")]
+failures = []
+
+
+def check(cond, what):
+    print(("ok   " if cond else "FAIL ") + what, flush=True)
+    if not cond:
+        failures.append(what)
+
+
+def sweep(*args, timeout=900):
+    return subprocess.run(SWEEP + list(args), capture_output=True, text=True, timeout=timeout)
+
+
+work = tempfile.mkdtemp(prefix="mopo_sweep_test_")
+try:
+    data_dir = os.path.join(work, "data")
+    policies = os.path.join(SOURCE, "data", "zoo", "policies", "halfcheetah")
+    subprocess.run([MAKE_DATASETS, "--task", "halfcheetah", "--size", "2000",
+                    "--seed", "3", "--medium-policy", os.path.join(policies, "policy_50000.pt"),
+                    "--expert-policy", os.path.join(policies, "policy_150000.pt"), "--out", data_dir],
+                   check=True, capture_output=True)
+    tiny = {"model_training.max_epochs": 2, "rollout.rollout_batch": 200, "steps_per_epoch": 200,
+            "rollout_freq": 200, "eval_episodes": 1, "sac.batch_size": 64, "sac.hidden": "[32,32]",
+            # one override for both keys: each --set is validated on its own
+            "ensemble": '{"hidden": [32, 32], "weight_decay": [2.5e-5, 5e-5, 1e-4]}'}
+    spec = {"name": "tiny", "epochs": 6, "base_config": os.path.join(SOURCE, "configs", "quickstart-halfcheetah.json"),
+            "datasets": [{"name": "hc-random", "task": "halfcheetah",
+                          "file": os.path.join(data_dir, "halfcheetah-random.hdf5")}],
+            "algorithms": ["mopo:max_std", "mbpo"], "seeds": [0, 1], "grid": {"lambda": [0.5]}, "set": tiny,
+            "out": "runs", "train_mopo": TRAIN_MOPO}
+    spec_file = os.path.join(work, "tiny.json")
+    with open(spec_file, "w") as f:
+        json.dump(spec, f)
+
+    r = sweep("plan", spec_file)
+    check(r.returncode == 0 and "4 runs: 4 pending" in r.stdout, "plan: 4 pending runs")
+    check("pending  hc-random/mopo-max_std/lambda=0.5/seed-0" in r.stdout, "plan: stable run names")
+
+    # Bad specs: a clear error naming the key, nothing launched.
+    def bad(mutate, needle, what):
+        b = json.loads(json.dumps(spec))
+        mutate(b)
+        path = os.path.join(work, "bad.json")
+        with open(path, "w") as f:
+            json.dump(b, f)
+        r = sweep("local", path)
+        check(r.returncode == 2 and needle in r.stderr, f"bad spec ({what}): {r.stderr.strip()[:120]}")
+
+    bad(lambda b: b.update(seedz=[1]), "seedz: unknown key", "unknown key")
+    bad(lambda b: b["datasets"][0].update(file="/nonexistent.hdf5"), "datasets[0].file: no such file",
+        "missing dataset")
+    bad(lambda b: b.update(algorithms=["mopo:max_std", "mopoo"]), "algorithms[1]: unknown algorithm",
+        "unknown algorithm")
+    bad(lambda b: b["datasets"][0].update(task="cartpole"), "datasets[0].task: unknown task", "unknown task")
+    bad(lambda b: b.update(seeds=[0, 0]), "seeds: duplicate", "two runs, one directory")
+    check(not os.path.exists(os.path.join(work, "runs")), "bad specs launched nothing")
+
+    # Kill the sweep while its first two runs are past their first checkpoint, then resume.
+    proc = subprocess.Popen(SWEEP + ["local", spec_file, "-j", "2"], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    run0 = os.path.join(work, "runs", "hc-random", "mopo-max_std", "lambda=0.5", "seed-0")
+    deadline = time.time() + 600
+    while time.time() < deadline and proc.poll() is None and \
+            not os.path.exists(os.path.join(run0, "checkpoint", "latest.json")):
+        time.sleep(0.05)
+    check(os.path.exists(os.path.join(run0, "checkpoint", "latest.json")), "a run checkpointed")
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    time.sleep(0.5)
+    r = sweep("plan", spec_file)
+    check("running" not in r.stdout, "after killing the sweep no run is left running")
+    r = sweep("local", spec_file, "-j", "2")
+    check(r.returncode == 0, "local resumes and finishes (exit 0)")
+    check("resuming" in r.stdout, "an interrupted run was resumed from its checkpoint")
+    r = sweep("plan", spec_file)
+    check("4 runs: 4 done" in r.stdout, "plan: 4 done")
+    for root, _, files in os.walk(os.path.join(work, "runs")):
+        if "metrics.csv" in files:
+            with open(os.path.join(root, "metrics.csv"), newline="") as f:
+                epochs = [int(float(row["epoch"])) for row in csv.DictReader(f)]
+            check(epochs == [1, 2, 3, 4, 5, 6], f"{os.path.relpath(root, work)}: epochs {epochs} each exactly once")
+    r = sweep("local", spec_file, "-j", "2")
+    check(r.returncode == 0 and "0 of 4 runs to do" in r.stdout, "a second local redoes nothing")
+
+    # A failing run is reported with its log tail and does not stop the others.
+    failing = json.loads(json.dumps(spec))
+    failing["name"] = "failing"
+    failing["out"] = "runs-failing"
+    failing["algorithms"] = ["mopo:max_std"]
+    failing["grid"] = {"lambda": [0.5], "sac.actor_lr": [1e-4, -1.0]}
+    with open(os.path.join(work, "failing.json"), "w") as f:
+        json.dump(failing, f)
+    r = sweep("local", os.path.join(work, "failing.json"), "-j", "2")
+    check(r.returncode == 1 and "FAILED" in r.stdout and "actor_lr" in r.stdout,
+          "a failed run is reported with its log tail")
+    r = sweep("plan", os.path.join(work, "failing.json"))
+    check("2 done" in r.stdout and "2 failed" in r.stdout, "the other runs finished")
+    # A run directory written by another spec is refused.
+    other = json.loads(json.dumps(failing))
+    other["name"] = "other"
+    with open(os.path.join(work, "other.json"), "w") as f:
+        json.dump(other, f)
+    r = sweep("local", os.path.join(work, "other.json"))
+    check(r.returncode == 2 and "written by spec 'failing'" in r.stderr, "a foreign run directory is refused")
+
+    r = subprocess.run(["/usr/bin/python3"] + SWEEP[1:] + ["report", spec_file], capture_output=True, text=True)
+    report = os.path.join(work, "runs", "report.md")
+    text = open(report).read() if os.path.exists(report) else ""
+    check(r.returncode == 0 and "| mopo-max_std | lambda=0.5 | 2 / 2 |" in text, "report: table with 2/2 seeds")
+    check("| mbpo | lambda=0.5 | 2 / 2 |" in text and "s0: " in text and "s1: " in text, "report: every seed")
+    check(os.path.exists(os.path.join(work, "runs", "hc-random.png")), "report: one PNG per dataset")
+finally:
+    shutil.rmtree(work, ignore_errors=True)
+
+print(f"{len(failures)} failure(s)")
+sys.exit(1 if failures else 0)
