@@ -57,6 +57,20 @@ def mean_std(runs):
     return xs, mean, std
 
 
+def split_group(group):
+    """LABEL=GLOB -> (label, files). Labels and paths may both contain '=' (sweep run directories do):
+    the first split whose glob matches files wins."""
+    cuts = [i for i, c in enumerate(group) if c == "="]
+    for i in cuts:
+        files = sorted(glob.glob(group[i + 1:]))
+        if files:
+            return group[:i], files
+    files = sorted(glob.glob(group))
+    if files:
+        return group, files
+    sys.exit(f"plot_curves: no file matches {group!r} (expected LABEL=GLOB)")
+
+
 def parse_baseline(spec):
     """(label, value) from NUMBER, LABEL=NUMBER, CSV-GLOB or CSV-GLOB:COLUMN."""
     label, eq, rest = spec.partition("=")
@@ -99,10 +113,7 @@ def main():
     baselines = [parse_baseline(b) for b in args.baseline]
     groups = []
     for group in args.groups:
-        label, _, pattern = group.partition("=")
-        files = sorted(glob.glob(pattern or label))
-        if not files:
-            sys.exit(f"plot_curves: no file matches {pattern or label!r}")
+        label, files = split_group(group)
         groups.append((label, files))
 
     if args.panel:
