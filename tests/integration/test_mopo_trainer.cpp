@@ -84,6 +84,14 @@ std::vector<torch::Tensor> params(mopo::agents::SACAgent& a) {
   return out;
 }
 
+// Trains `cfg` for one epoch into `dir` (metrics and a checkpoint), no evaluation environment.
+void checkpoint_one_epoch(mopo::train::MopoConfig cfg, const mopo::TransitionDataset& data,
+                          const fs::path& dir) {
+  cfg.epochs = 1;
+  mopo::train::Mopo t(cfg, data);
+  t.fit<mopo::env::Environment>(nullptr, dir);
+}
+
 }  // namespace
 
 TEST_CASE("MOPO end to end on a tiny HalfCheetah dataset: trains, logs, checkpoints, resumes exactly",
@@ -227,12 +235,7 @@ TEST_CASE("A resumed epoch without a rollout of its own reports the last rollout
   mopo::train::Mopo a(cfg, data);
   const auto straight = a.fit<mopo::env::Environment>(nullptr, dir_a);
   REQUIRE(straight.size() == 2);
-  auto first = cfg;
-  first.epochs = 1;
-  {
-    mopo::train::Mopo b(first, data);
-    b.fit<mopo::env::Environment>(nullptr, dir_b);
-  }
+  checkpoint_one_epoch(cfg, data, dir_b);
   mopo::train::Mopo c(cfg, data);
   c.load_checkpoint(dir_b / "checkpoint");
   const auto resumed = c.fit<mopo::env::Environment>(nullptr, dir_b);
@@ -254,12 +257,7 @@ TEST_CASE("Divergence stops training naming the epoch, step and quantity; the la
   auto cfg = tiny_config();
   cfg.eval_episodes = 0;
   const auto dir = fresh_dir("diverge");
-  auto first = cfg;
-  first.epochs = 1;
-  {
-    mopo::train::Mopo t(first, data);
-    t.fit<mopo::env::Environment>(nullptr, dir);
-  }
+  checkpoint_one_epoch(cfg, data, dir);
   const double nan = std::numeric_limits<double>::quiet_NaN();
   // A NaN critic weight: the next update's Q-values and losses are NaN.
   mopo::train::Mopo u(cfg, data);
