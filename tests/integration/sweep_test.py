@@ -132,6 +132,7 @@ try:
     check(r.returncode == 0 and "| mopo-max_std | lambda=0.5 | 2 / 2 |" in text, "report: table with 2/2 seeds")
     check("| mbpo | lambda=0.5 | 2 / 2 |" in text and "s0: " in text and "s1: " in text, "report: every seed")
     check(os.path.exists(os.path.join(work, "runs", "hc-random.png")), "report: one PNG per dataset")
+    check("Runs made by `train_mopo` built at commit" in text, "report: the program's commit is recorded")
 finally:
     shutil.rmtree(work, ignore_errors=True)
 
