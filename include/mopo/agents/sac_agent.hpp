@@ -10,7 +10,9 @@
 ///   journal = {arXiv:1812.05905}, year = {2018}}
 /// @endcode
 ///
-/// One update (SAC paper, Algorithm 1; equation numbers from arXiv 1812.05905):
+/// One update (SAC paper, Algorithm 1; equation numbers from arXiv 1812.05905), every loss evaluated from
+/// the parameters as they were before the update (softlearning's one-`session.run` semantics, which MOPO's
+/// code inherits; sac_fused_update.hpp lists exactly what each loss sees), then one Adam step each:
 ///   y      = r + γ (1 − d) [min_j Q̄_j(s', a') − α log π(a'|s')],  a' ~ π(·|s')          (eq. 3, 5)
 ///   L_Q    = Σ_j mean (Q_j(s, a) − y)²                                                     (eq. 5)
 ///   L_π    = mean [α log π(ã|s) − min_j Q_j(s, ã)],  ã ~ π(·|s) reparameterised             (eq. 7)
@@ -32,10 +34,12 @@
 #include <optional>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <tuple>
 #include <utility>
 #include <vector>
 
+#include "mopo/agents/sac_fused_update.hpp"
 #include "mopo/agents/sac_networks.hpp"
 #include "mopo/core/atomic_file.hpp"
 #include "mopo/core/error.hpp"
@@ -61,6 +65,13 @@ struct SACOptions {
   double log_std_min = -20.0;                ///< clamp of log σ (softlearning; Kit uses −5)
   double log_std_max = 2.0;
   std::string device = "cpu";  ///< "cpu" or "cuda[:N]" (when LibTorch has CUDA)
+  /// How update() computes its gradients: "fused" (hand-written forward/backward on LibTorch GEMMs, flat
+  /// Adam; CPU only, sac_fused_update.hpp) or "autograd" (LibTorch autograd and torch::optim::Adam, the
+  /// reference the fused path is tested against; always used on CUDA). Both compute the same update.
+  std::string update = "fused";
+  /// Threads of one fused update (1 or 2; capped by the hardware's): the critic and the actor branch run at
+  /// once. The result does not depend on it. Use 1 when other jobs share the cores (sweeps do).
+  int64_t update_threads = 2;
 
   template <class V>
   void visit(V&& v) {
@@ -77,6 +88,8 @@ struct SACOptions {
     v("log_std_min", log_std_min);
     v("log_std_max", log_std_max);
     v("device", device);
+    v("update", update);
+    v("update_threads", update_threads);
   }
 
   /// @throws ConfigError naming the key and the bad value.
@@ -103,6 +116,12 @@ struct SACOptions {
     if (!(log_std_min < log_std_max)) bad("log_std_min", "must be < log_std_max", log_std_min);
     if (device.rfind("cpu", 0) != 0 && device.rfind("cuda", 0) != 0) {
       throw ConfigError("device: expected \"cpu\" or \"cuda[:N]\", got \"" + device + "\"");
+    }
+    if (update != "fused" && update != "autograd") {
+      throw ConfigError("update: expected \"fused\" or \"autograd\", got \"" + update + "\"");
+    }
+    if (update_threads != 1 && update_threads != 2) {
+      bad("update_threads", "must be 1 or 2", static_cast<double>(update_threads));
     }
   }
 };
@@ -179,6 +198,21 @@ class SACAgent {
                                                              torch::optim::AdamOptions(options_.critic_lr));
     alpha_optimizer_ = std::make_unique<torch::optim::Adam>(std::vector<torch::Tensor>{log_alpha_},
                                                             torch::optim::AdamOptions(options_.alpha_lr));
+    if (options_.update == "fused" && device_.is_cpu()) {
+      detail::FusedSACUpdate::Hyper h;
+      h.gamma = options_.gamma;
+      h.tau = options_.tau;
+      h.target_entropy = target_entropy_;
+      h.log_std_min = options_.log_std_min;
+      h.log_std_max = options_.log_std_max;
+      h.actor_lr = options_.actor_lr;
+      h.critic_lr = options_.critic_lr;
+      h.alpha_lr = options_.alpha_lr;
+      h.auto_alpha = options_.auto_alpha;
+      h.threads = std::min<int64_t>(options_.update_threads,
+                                    static_cast<int64_t>(std::max(1U, std::thread::hardware_concurrency())));
+      fused_ = std::make_unique<detail::FusedSACUpdate>(actor_, critic_, target_critic_, log_alpha_, h);
+    }
   }
 
   SACAgent(const SACAgent&) = delete;
@@ -268,52 +302,16 @@ class SACAgent {
     return {target, next.action, next.log_prob, next_q};
   }
 
-  /// One gradient step of the critics, the actor and α, then the Polyak update of the targets.
+  /// One gradient step of the critics, the actor and α from the same parameters, then the Polyak update
+  /// of the targets (see the file comment). Fused or autograd path by SACOptions::update.
   /// @throws ShapeError / ValueError naming the batch field for wrong shapes or NaN/Inf.
   SACUpdateMetrics update(const Batch& batch_in) {
     const Batch batch = checked_batch(batch_in, "SACAgent::update batch");
-    const auto alpha = alpha_tensor();
-
-    // Critic step (eq. 5).
-    const auto y = critic_target(batch).target;
-    const auto q = critic_->forward(batch.observations, batch.actions);  // [2, B]
-    const auto critic_loss = (q - y.unsqueeze(0)).square().mean(1).sum();
-    critic_optimizer_->zero_grad();
-    critic_loss.backward();
-    critic_optimizer_->step();
-
-    // Actor step (eq. 7). The critics are frozen so backward computes only ∂/∂a, not critic weight grads.
-    set_critic_requires_grad(false);
-    auto pi = actor_->sample(batch.observations, rng_.generator());
-    const auto q_pi = std::get<0>(critic_->forward(batch.observations, pi.action).min(0));
-    const auto actor_loss = (alpha * pi.log_prob - q_pi).mean();
-    actor_optimizer_->zero_grad();
-    actor_loss.backward();
-    actor_optimizer_->step();
-    set_critic_requires_grad(true);
-
-    // Temperature step (eq. 18): α grows when the entropy −log π is below the target H̄.
-    const auto log_prob = pi.log_prob.detach();
-    torch::Tensor alpha_loss = torch::zeros({}, tensor_options());
-    if (options_.auto_alpha) {
-      alpha_loss = -(log_alpha_ * (log_prob + target_entropy_)).mean();
-      alpha_optimizer_->zero_grad();
-      alpha_loss.backward();
-      alpha_optimizer_->step();
-    }
-
-    soft_update(target_critic_->parameters(), critic_->parameters(), options_.tau);
+    if (!fused_) return autograd_update(batch);
+    const auto m = fused_->update(batch.observations, batch.actions, batch.rewards, batch.next_observations,
+                                  batch.terminals, rng_.generator());
     ++num_updates_;
-
-    // One device→host copy for all metrics.
-    torch::NoGradGuard no_grad;
-    const auto packed = torch::stack({critic_loss.detach().reshape({}), actor_loss.detach().reshape({}),
-                                      alpha_loss.detach().reshape({}), alpha.reshape({}),
-                                      q[0].detach().mean(), q[1].detach().mean(), y.mean(), -log_prob.mean()})
-                            .to(torch::kCPU, torch::kFloat64)
-                            .contiguous();
-    const double* m = packed.data_ptr<double>();
-    return {m[0], m[1], m[2], m[3], m[4], m[5], m[6], m[7]};
+    return {m.critic_loss, m.actor_loss, m.alpha_loss, m.alpha, m.q1, m.q2, m.q_target, m.entropy};
   }
 
   /// One behaviour-cloning step of the actor alone (the BC baseline): minimises
@@ -326,7 +324,15 @@ class SACAgent {
     const auto loss = (actor_->mode(batch.observations) - batch.actions).square().sum(-1).mean();
     actor_optimizer_->zero_grad();
     loss.backward();
-    actor_optimizer_->step();
+    if (fused_) {  // the fused path keeps the actor's Adam moments in its flat buffers
+      torch::NoGradGuard no_grad;
+      const auto params = actor_->parameters();
+      for (std::size_t i = 0; i < params.size(); ++i) fused_->actor_adam().grads()[i].copy_(params[i].grad());
+      fused_->actor_adam().step();
+      actor_optimizer_->zero_grad();
+    } else {
+      actor_optimizer_->step();
+    }
     ++num_updates_;
     return loss.item<double>();
   }
@@ -340,9 +346,18 @@ class SACAgent {
     write_module(root, "actor", *actor_);
     write_module(root, "critic", *critic_);
     write_module(root, "target_critic", *target_critic_);
-    write_optimizer(root, "actor_optimizer", *actor_optimizer_);
-    write_optimizer(root, "critic_optimizer", *critic_optimizer_);
-    write_optimizer(root, "alpha_optimizer", *alpha_optimizer_);
+    if (fused_) {  // the same archive format: torch::optim::Adam state filled from the flat moments
+      write_optimizer(root, "actor_optimizer",
+                      *exported(fused_->actor_adam(), actor_->parameters(), options_.actor_lr));
+      write_optimizer(root, "critic_optimizer",
+                      *exported(fused_->critic_adam(), critic_->parameters(), options_.critic_lr));
+      write_optimizer(root, "alpha_optimizer",
+                      *exported(fused_->alpha_adam(), {log_alpha_}, options_.alpha_lr));
+    } else {
+      write_optimizer(root, "actor_optimizer", *actor_optimizer_);
+      write_optimizer(root, "critic_optimizer", *critic_optimizer_);
+      write_optimizer(root, "alpha_optimizer", *alpha_optimizer_);
+    }
     root.write("log_alpha", log_alpha_.detach().cpu(), /*is_buffer=*/true);
     root.write("dims", torch::tensor({obs_dim_, act_dim_}, torch::kLong), true);
     root.write("hidden", torch::tensor(options_.hidden, torch::kLong), true);
@@ -396,6 +411,12 @@ class SACAgent {
     }
     num_updates_ = read("num_updates").cpu().item<int64_t>();
     rng_.set_generator_state(read("rng_state").cpu());
+    if (fused_) {  // loading replaced the parameters' storage: re-point the views, take the moments over
+      fused_->bind_layers();
+      fused_->actor_adam().import_state(*actor_optimizer_);
+      fused_->critic_adam().import_state(*critic_optimizer_);
+      fused_->alpha_adam().import_state(*alpha_optimizer_);
+    }
   }
 
   // ---- accessors ----------------------------------------------------------------------------------
@@ -437,6 +458,55 @@ class SACAgent {
   }
 
   [[nodiscard]] torch::Tensor alpha_tensor() const { return log_alpha_.detach().exp().squeeze(0); }
+
+  // The reference update on autograd (same semantics as the fused one; used on CUDA and by the tests).
+  SACUpdateMetrics autograd_update(const Batch& batch) {
+    const auto alpha = alpha_tensor();
+    // L_Q (eq. 5) with the target from the current actor, α and target critics.
+    const auto y = critic_target(batch).target;
+    const auto q = critic_->forward(batch.observations, batch.actions);  // [2, B]
+    const auto critic_loss = (q - y.unsqueeze(0)).square().mean(1).sum();
+    // L_π (eq. 7) through the critics as they are now; they are frozen so backward computes ∂/∂a only.
+    set_critic_requires_grad(false);
+    auto pi = actor_->sample(batch.observations, rng_.generator());
+    const auto q_pi = std::get<0>(critic_->forward(batch.observations, pi.action).min(0));
+    const auto actor_loss = (alpha * pi.log_prob - q_pi).mean();
+    set_critic_requires_grad(true);
+    // L_α (eq. 18): α grows when the entropy −log π is below the target H̄.
+    const auto log_prob = pi.log_prob.detach();
+    torch::Tensor alpha_loss = torch::zeros({}, tensor_options());
+    if (options_.auto_alpha) alpha_loss = -(log_alpha_ * (log_prob + target_entropy_)).mean();
+    // All gradients first, then the steps: no loss sees a parameter this update has already changed.
+    critic_optimizer_->zero_grad();
+    actor_optimizer_->zero_grad();
+    alpha_optimizer_->zero_grad();
+    critic_loss.backward();
+    actor_loss.backward();
+    if (options_.auto_alpha) alpha_loss.backward();
+    critic_optimizer_->step();
+    actor_optimizer_->step();
+    if (options_.auto_alpha) alpha_optimizer_->step();
+    soft_update(target_critic_->parameters(), critic_->parameters(), options_.tau);
+    ++num_updates_;
+
+    // One device→host copy for all metrics.
+    torch::NoGradGuard no_grad;
+    const auto packed = torch::stack({critic_loss.detach().reshape({}), actor_loss.detach().reshape({}),
+                                      alpha_loss.detach().reshape({}), alpha.reshape({}),
+                                      q[0].detach().mean(), q[1].detach().mean(), y.mean(), -log_prob.mean()})
+                            .to(torch::kCPU, torch::kFloat64)
+                            .contiguous();
+    const double* m = packed.data_ptr<double>();
+    return {m[0], m[1], m[2], m[3], m[4], m[5], m[6], m[7]};
+  }
+
+  // A torch::optim::Adam over `params` holding `adam`'s moments (for the checkpoint format).
+  static std::unique_ptr<torch::optim::Adam> exported(const detail::FlatAdam& adam,
+                                                      const std::vector<torch::Tensor>& params, double lr) {
+    auto out = std::make_unique<torch::optim::Adam>(params, torch::optim::AdamOptions(lr));
+    adam.export_state(*out);
+    return out;
+  }
 
   void set_critic_requires_grad(bool on) {
     for (auto& p : critic_->parameters()) p.set_requires_grad(on);
@@ -481,7 +551,8 @@ class SACAgent {
   std::unique_ptr<torch::optim::Adam> critic_optimizer_;
   std::unique_ptr<torch::optim::Adam> alpha_optimizer_;
   int64_t num_updates_ = 0;
-  std::vector<torch::Tensor> act_scratch_;  // act(vector) buffers: input, then each layer's output
+  std::vector<torch::Tensor> act_scratch_;         // act(vector) buffers: input, then each layer's output
+  std::unique_ptr<detail::FusedSACUpdate> fused_;  // set when options_.update == "fused" on CPU
 };
 
 }  // namespace mopo::agents

@@ -149,6 +149,9 @@ class TwinQCriticImpl : public torch::nn::Module {
 
   [[nodiscard]] int64_t obs_dim() const { return obs_dim_; }
   [[nodiscard]] int64_t act_dim() const { return act_dim_; }
+  /// Layer weights [2, in, out] and biases [2, 1, out] (the same tensors as parameters(), in order).
+  [[nodiscard]] const std::vector<torch::Tensor>& weights() const { return weights_; }
+  [[nodiscard]] const std::vector<torch::Tensor>& biases() const { return biases_; }
 
  private:
   int64_t obs_dim_;

@@ -238,6 +238,128 @@ TEST_CASE("save then load gives identical actions and an identical next update",
   std::filesystem::remove_all(file.parent_path());
 }
 
+namespace {
+
+// Max |a − b| over every parameter of the two agents' actors, critics and target critics, and log α.
+double max_parameter_difference(SACAgent& a, SACAgent& b) {
+  double worst = std::abs(std::log(a.alpha()) - std::log(b.alpha()));
+  auto compare = [&](const std::vector<torch::Tensor>& x, const std::vector<torch::Tensor>& y) {
+    REQUIRE(x.size() == y.size());
+    for (std::size_t i = 0; i < x.size(); ++i)
+      worst = std::max(worst, (x[i] - y[i]).abs().max().item<double>());
+  };
+  compare(a.actor()->parameters(), b.actor()->parameters());
+  compare(a.critic()->parameters(), b.critic()->parameters());
+  compare(a.target_critic()->parameters(), b.target_critic()->parameters());
+  return worst;
+}
+
+bool identical_parameters(SACAgent& a, SACAgent& b) {
+  auto same = [](const std::vector<torch::Tensor>& x, const std::vector<torch::Tensor>& y) {
+    for (std::size_t i = 0; i < x.size(); ++i)
+      if (!torch::equal(x[i], y[i])) return false;
+    return true;
+  };
+  return a.alpha() == b.alpha() && same(a.actor()->parameters(), b.actor()->parameters()) &&
+         same(a.critic()->parameters(), b.critic()->parameters()) &&
+         same(a.target_critic()->parameters(), b.target_critic()->parameters());
+}
+
+}  // namespace
+
+TEST_CASE("the fused update computes the autograd update", "[unit][agents]") {
+  // Same seed, same batches: the hand-written forward/backward + flat Adam against LibTorch autograd +
+  // torch::optim::Adam of the same semantics, over 12 updates (terminals, clamped log σ, fixed α included).
+  auto o = small_options();
+  const int variant = GENERATE(0, 1, 2);
+  if (variant == 1) {  // a narrow log σ range, so the clamp's zero gradient is exercised
+    o.log_std_min = -0.5;
+    o.log_std_max = 0.3;
+  }
+  if (variant == 2) {
+    o.auto_alpha = false;
+    o.alpha = 0.2;
+    o.hidden = {24, 16, 8};
+  }
+  INFO("variant " << variant);
+  auto reference = o;
+  reference.update = "autograd";
+  SACAgent fused(5, 3, o, 11), autograd(5, 3, reference, 11);
+  REQUIRE(max_parameter_difference(fused, autograd) == 0.0);
+  for (int i = 0; i < 12; ++i) {
+    const auto batch =
+        random_batch(i % 2 == 0 ? 64 : 48, 5, 3, static_cast<uint64_t>(300 + i), i % 3 == 0 ? 1.0 : 0.0);
+    const auto mf = fused.update(batch);
+    const auto ma = autograd.update(batch);
+    CHECK(mf.critic_loss == Approx(ma.critic_loss).epsilon(1e-4).margin(1e-5));
+    CHECK(mf.actor_loss == Approx(ma.actor_loss).epsilon(1e-4).margin(1e-5));
+    CHECK(mf.alpha_loss == Approx(ma.alpha_loss).epsilon(1e-4).margin(1e-5));
+    CHECK(mf.alpha == Approx(ma.alpha).epsilon(1e-6));
+    CHECK(mf.q1 == Approx(ma.q1).epsilon(1e-4).margin(1e-5));
+    CHECK(mf.q2 == Approx(ma.q2).epsilon(1e-4).margin(1e-5));
+    CHECK(mf.q_target == Approx(ma.q_target).epsilon(1e-4).margin(1e-5));
+    CHECK(mf.entropy == Approx(ma.entropy).epsilon(1e-4).margin(1e-5));
+  }
+  const double diff = max_parameter_difference(fused, autograd);
+  INFO("max parameter difference after 12 updates: " << diff);
+  CHECK(diff < 2e-5);
+  // The update moved the parameters far more than the two paths disagree.
+  SACAgent untouched(5, 3, o, 11);
+  CHECK(max_parameter_difference(fused, untouched) > 100 * diff);
+  // Behaviour cloning on top (autograd gradients, the fused path's Adam moments) agrees too.
+  const auto bc = random_batch(32, 5, 3, 999);
+  CHECK(fused.behavior_cloning_update(bc) == Approx(autograd.behavior_cloning_update(bc)).epsilon(1e-4));
+  CHECK(max_parameter_difference(fused, autograd) < 2e-5);
+}
+
+TEST_CASE("the two-thread fused update equals the one-thread update bit for bit", "[unit][agents]") {
+  auto one = small_options();
+  one.update_threads = 1;
+  auto two = one;
+  two.update_threads = 2;
+  SACAgent a(6, 2, one, 5), b(6, 2, two, 5);
+  for (int i = 0; i < 15; ++i) {
+    const auto batch = random_batch(128, 6, 2, static_cast<uint64_t>(400 + i));
+    const auto ma = a.update(batch);
+    const auto mb = b.update(batch);
+    CHECK(ma.critic_loss == mb.critic_loss);
+    CHECK(ma.actor_loss == mb.actor_loss);
+    CHECK(ma.entropy == mb.entropy);
+  }
+  CHECK(identical_parameters(a, b));
+}
+
+TEST_CASE("fused and autograd agents read each other's checkpoints", "[unit][agents]") {
+  // The fused path writes its flat Adam moments in torch::optim::Adam's archive format, so a checkpoint
+  // continues identically under either path.
+  auto fused_options = small_options();
+  auto autograd_options = fused_options;
+  autograd_options.update = "autograd";
+  SACAgent writer(4, 2, autograd_options, 8);
+  for (int i = 0; i < 4; ++i) writer.update(random_batch(32, 4, 2, static_cast<uint64_t>(500 + i)));
+  const auto file = temp_file("autograd.pt");
+  writer.save(file);
+  SACAgent fused(4, 2, fused_options, 1);
+  fused.load(file);
+  REQUIRE(max_parameter_difference(fused, writer) == 0.0);
+  for (int i = 0; i < 3; ++i) {
+    const auto batch = random_batch(32, 4, 2, static_cast<uint64_t>(600 + i));
+    writer.update(batch);
+    fused.update(batch);
+  }
+  CHECK(max_parameter_difference(fused, writer) < 1e-5);
+  const auto back = temp_file("fused.pt");
+  fused.save(back);
+  SACAgent reader(4, 2, autograd_options, 2);
+  reader.load(back);
+  CHECK(identical_parameters(reader, fused));
+  const auto batch = random_batch(32, 4, 2, 700);
+  fused.update(batch);
+  reader.update(batch);
+  CHECK(max_parameter_difference(fused, reader) < 1e-5);
+  std::filesystem::remove_all(file.parent_path());
+}
+
 TEST_CASE("bad input raises mopo errors naming the problem", "[unit][agents]") {
   SACAgent agent(4, 2, small_options());
   CHECK_THROWS_AS(agent.act(torch::zeros({3})), mopo::ShapeError);
@@ -261,6 +383,12 @@ TEST_CASE("bad input raises mopo errors naming the problem", "[unit][agents]") {
   bad = SACOptions{};
   bad.device = "tpu";
   CHECK_THROWS_AS(SACAgent(4, 2, bad), mopo::ConfigError);
+  bad = SACOptions{};
+  bad.update = "fast";
+  CHECK_THROWS_WITH(SACAgent(4, 2, bad), Catch::Contains("update") && Catch::Contains("fast"));
+  bad = SACOptions{};
+  bad.update_threads = 3;
+  CHECK_THROWS_WITH(SACAgent(4, 2, bad), Catch::Contains("update_threads"));
   CHECK_THROWS_AS(SACAgent(0, 2), mopo::ValueError);
   SACOptions from_json;
   CHECK_THROWS_WITH(mopo::config::from_json(mopo::config::json{{"actor_lrr", 1e-3}}, from_json),
