@@ -12,9 +12,13 @@
 //    unmapped on every call) and then after mopo::configure_process() has tuned malloc, to show that the
 //    fast path does not depend on the allocator settings. This is why this program calls
 //    configure_process() only half-way (all other programs call it first thing).
-//  * BM_TrainEpoch: fit() throughput, one epoch of 40 minibatches of 256 per member (7 members) plus the
-//    holdout evaluations on 256 rows: transitions per second per member, ms per optimiser step, and
-//    GFLOP/s at ≈3× the forward FLOPs (forward + backward; Adam and the evaluations not counted).
+//  * BM_TrainEpoch/<step>/<threads>: fit() throughput, one epoch of 40 minibatches of 256 per member (7
+//    members) plus the holdout evaluations on 256 rows: transitions per second per member, ms per optimiser
+//    step, and GFLOP/s at ≈3× the forward FLOPs (forward + backward; Adam and the evaluations not counted).
+//    step 0 = autograd (EnsembleTrainOptions::step = "autograd"; `threads` intra-op threads), 1 = fused
+//    (ensemble_fused_step.hpp; EnsembleTrainOptions::threads = `threads`, one intra-op thread).
+//    x_floor_1core = time / (FLOPs at the one-thread sgemm rate); issue 11's targets: pct_sgemm ≥ 80 on
+//    one thread, x_floor_1core ≤ 0.65 on two.
 //
 // Run: build-dir/benchmarks/bench_ensemble   (add --benchmark_filter=... to select)
 #include <benchmark/benchmark.h>
@@ -160,8 +164,9 @@ void BM_PredictFast_TunedMalloc(benchmark::State& state) { predict_bench(state, 
 
 void BM_TrainEpoch(benchmark::State& state) {
   tune_malloc_once();
-  const int64_t threads = state.range(0);
-  at::set_num_threads(static_cast<int>(threads));
+  const bool fused = state.range(0) != 0;
+  const int64_t threads = state.range(1);
+  at::set_num_threads(static_cast<int>(fused ? 1 : threads));
   constexpr int64_t kTrainRows = 256 * 40 + 256;  // 40 minibatches + a 256-row holdout
   mopo::RandomState rng(3);
   const auto obs = torch::randn({kTrainRows, kObs}, rng.generator());
@@ -172,6 +177,8 @@ void BM_TrainEpoch(benchmark::State& state) {
   // A small holdout keeps the two evaluation passes (per epoch, after restore) at ~2 % of the epoch.
   train.holdout_ratio = 256.5 / static_cast<double>(kTrainRows);
   train.max_epochs = 1;
+  train.step = fused ? "fused" : "autograd";
+  train.threads = threads;
   mopo::seed_global(4);
   mopo::models::GaussianEnsemble model(kObs, kAct);
   model.fit(obs, act, next_obs, rew, train);  // warm-up
@@ -186,7 +193,12 @@ void BM_TrainEpoch(benchmark::State& state) {
   const double rows = static_cast<double>((kTrainRows - 256) * n);
   state.counters["transitions/s/member"] = rows / seconds;
   state.counters["ms/step"] = 1e3 * seconds / (static_cast<double>(n) * 40.0);
-  report(state, 3.0 * kForwardFlopPerRow * kMembers * rows, seconds, threads);
+  const double flop = 3.0 * kForwardFlopPerRow * kMembers * rows;
+  report(state, flop, seconds, threads);
+  const auto one = sgemm_gflops().find(1);
+  if (one != sgemm_gflops().end()) state.counters["x_floor_1core"] = seconds / (flop / (one->second * 1e9));
+  state.SetLabel(std::string(fused ? "fused" : "autograd") + ", " + std::to_string(threads) + " thread(s)");
+  at::set_num_threads(1);
 }
 
 }  // namespace
@@ -222,7 +234,14 @@ BENCHMARK(BM_PredictFast_TunedMalloc)
     ->Iterations(3)
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_TrainEpoch)->Arg(1)->Arg(2)->Iterations(3)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_TrainEpoch)
+    ->Args({0, 1})
+    ->Args({0, 2})
+    ->Args({1, 1})
+    ->Args({1, 2})
+    ->Iterations(3)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
 
 int main(int argc, char** argv) {
   // Deliberately no configure_process() here: see the header comment.

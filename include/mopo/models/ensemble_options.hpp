@@ -105,6 +105,13 @@ struct EnsembleTrainOptions {
   int64_t max_epochs = 200;
   double max_seconds = 0.0;  ///< 0 = no limit (original `max_model_t`)
   uint64_t seed = 0;         ///< used by fit() overloads that take no RandomState
+  /// How a training step computes: "fused" (hand-written forward/backward on batched GEMMs and one flat
+  /// Adam pass, ensemble_fused_step.hpp; CPU, without spectral normalisation) or "autograd" (LibTorch
+  /// autograd and torch::optim::Adam, the reference; used whenever "fused" does not apply).
+  std::string step = "fused";
+  /// Threads of one fused step (1 or 2, capped by the hardware): the members are split between them.
+  /// The result does not depend on it. Use 1 when other jobs share the cores (sweeps do).
+  int64_t threads = 2;
 
   template <class V>
   void visit(V&& v) {
@@ -117,6 +124,8 @@ struct EnsembleTrainOptions {
     v("max_epochs", max_epochs);
     v("max_seconds", max_seconds);
     v("seed", seed);
+    v("step", step);
+    v("threads", threads);
   }
 
   /// @throws ConfigError naming the key.
@@ -137,6 +146,11 @@ struct EnsembleTrainOptions {
     if (max_epochs < 0) throw ConfigError("max_epochs: must be >= 0, got " + std::to_string(max_epochs));
     if (!(max_seconds >= 0.0))
       throw ConfigError("max_seconds: must be >= 0, got " + std::to_string(max_seconds));
+    if (step != "fused" && step != "autograd") {
+      throw ConfigError("step: expected \"fused\" or \"autograd\", got \"" + step + "\"");
+    }
+    if (threads != 1 && threads != 2)
+      throw ConfigError("threads: must be 1 or 2, got " + std::to_string(threads));
   }
 };
 

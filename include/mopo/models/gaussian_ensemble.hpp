@@ -33,6 +33,7 @@
 #include <numeric>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -42,6 +43,7 @@
 #include "mopo/core/normalizer.hpp"
 #include "mopo/core/random.hpp"
 #include "mopo/detail/checks.hpp"
+#include "mopo/models/ensemble_fused_step.hpp"
 #include "mopo/models/ensemble_linear.hpp"
 #include "mopo/models/ensemble_options.hpp"
 #include "mopo/models/ensemble_prediction.hpp"
@@ -270,6 +272,14 @@ class GaussianEnsemble {
     int64_t epochs_since_update = 0;
     const double bound_coef = options_.logvar_bound_coef;
 
+    // The fused step computes the same loss and gradient without autograd (ensemble_fused_step.hpp).
+    std::unique_ptr<detail::FusedEnsembleStep> fused;
+    if (options.step == "fused" && !options_.spectral_norm && net().max_logvar.device().is_cpu() &&
+        net().max_logvar.scalar_type() == torch::kFloat32) {
+      const auto hw = static_cast<int64_t>(std::max(1U, std::thread::hardware_concurrency()));
+      fused = std::make_unique<detail::FusedEnsembleStep>(
+          layers, net().max_logvar, net().min_logvar, bound_coef, options.lr, std::min(options.threads, hw));
+    }
     net().train();
     for (int64_t epoch = 1;; ++epoch) {
       // Re-shuffle each member's bootstrap rows (bnn.py shuffle_rows).
@@ -281,6 +291,11 @@ class GaussianEnsemble {
         const auto idx = bootstrap.narrow(1, startb, len).reshape({-1});
         const auto x = train_x.index_select(0, idx).view({e, len, -1});
         const auto y = train_y.index_select(0, idx).view({e, len, d});
+        if (fused) {
+          loss_sum += fused->step(x, y);
+          ++batches;
+          continue;
+        }
         auto [mean, logvar] = net().forward(x);
         // §3.3: Σ_i [mean((μ−y)²·e^{−logvar}) + mean(logvar)] + decay + coef·(Σmax − Σmin).
         const auto mse_term = ((mean - y).pow(2) * torch::exp(-logvar)).mean({1, 2}).sum();

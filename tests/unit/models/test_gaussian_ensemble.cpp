@@ -234,6 +234,77 @@ TEST_CASE("GaussianEnsemble early stopping restores the best snapshot; elites ha
   CHECK(report2.best_holdout_mse == report.best_holdout_mse);
 }
 
+namespace {
+
+double max_weight_difference(GaussianEnsemble& a, GaussianEnsemble& b) {
+  const auto pa = a.network()->parameters(), pb = b.network()->parameters();
+  REQUIRE(pa.size() == pb.size());
+  double worst = 0;
+  for (std::size_t i = 0; i < pa.size(); ++i)
+    worst = std::max(worst, (pa[i] - pb[i]).abs().max().item<double>());
+  return worst;
+}
+
+}  // namespace
+
+TEST_CASE("the fused ensemble training step computes the autograd step", "[unit][models]") {
+  // Same initial weights and data, same bootstrap and shuffles: the hand-written forward/backward and flat
+  // Adam against LibTorch autograd and torch::optim::Adam, over 3 epochs of 4 minibatches (a ragged last
+  // one), weight decay on every layer, three hidden layers of different widths.
+  const auto data = make_data(460, 71);
+  auto options = small_options();
+  options.hidden = {32, 48, 24};
+  options.weight_decay = {2.5e-5, 5e-5, 7.5e-5, 1e-4};
+  options.ensemble_size = 5;
+  options.num_elites = 3;
+  EnsembleTrainOptions train;
+  train.max_epochs = 3;
+  train.batch_size = 100;
+  train.max_holdout = 60;
+  mopo::seed_global(72);
+  GaussianEnsemble reference(kObs, kAct, options);
+  mopo::seed_global(72);
+  GaussianEnsemble fused(kObs, kAct, options);
+  REQUIRE(max_weight_difference(reference, fused) == 0.0);
+  auto autograd = train;
+  autograd.step = "autograd";
+  const auto ra = reference.fit(data.obs, data.act, data.next_obs, data.rew, autograd);
+  const auto rf = fused.fit(data.obs, data.act, data.next_obs, data.rew, train);
+  REQUIRE(ra.history.size() == rf.history.size());
+  for (std::size_t i = 0; i < ra.history.size(); ++i) {
+    CHECK(rf.history[i].train_loss == Approx(ra.history[i].train_loss).epsilon(1e-4));
+    for (std::size_t m = 0; m < ra.history[i].holdout_mse.size(); ++m)
+      CHECK(rf.history[i].holdout_mse[m] == Approx(ra.history[i].holdout_mse[m]).epsilon(1e-3));
+  }
+  const double diff = max_weight_difference(reference, fused);
+  INFO("max weight difference after 3 epochs: " << diff);
+  CHECK(diff < 1e-4);
+  CHECK(ra.elites == rf.elites);
+
+  SECTION("two threads give the one-thread result bit for bit") {
+    auto one = train;
+    one.threads = 1;
+    auto two = train;
+    two.threads = 2;
+    mopo::seed_global(73);
+    GaussianEnsemble a(kObs, kAct, options);
+    mopo::seed_global(73);
+    GaussianEnsemble b(kObs, kAct, options);
+    const auto r1 = a.fit(data.obs, data.act, data.next_obs, data.rew, one);
+    const auto r2 = b.fit(data.obs, data.act, data.next_obs, data.rew, two);
+    CHECK(max_weight_difference(a, b) == 0.0);
+    CHECK(r1.history.back().train_loss == r2.history.back().train_loss);
+  }
+  SECTION("bad step options are rejected") {
+    auto bad = train;
+    bad.step = "fast";
+    CHECK_THROWS_WITH(fused.fit(data.obs, data.act, data.next_obs, data.rew, bad), Contains("step"));
+    bad = train;
+    bad.threads = 0;
+    CHECK_THROWS_WITH(fused.fit(data.obs, data.act, data.next_obs, data.rew, bad), Contains("threads"));
+  }
+}
+
 TEST_CASE("GaussianEnsemble fast predict equals the plain module path; predict_into reuses buffers",
           "[unit][models]") {
   mopo::seed_global(31);
