@@ -6,7 +6,21 @@
 # Why OpenBLAS is pinned: libtorch-dev pulls in Debian's reference BLAS, on which LibTorch runs
 # 15-30x slower. The OpenMP build follows at::set_num_threads (the pthread build ignores it and
 # oversubscribes the cores).
+#
+# --slurm (or MOPO_WITH_SLURM=1) also installs Slurm (slurmctld, slurmd, the client commands) and MUNGE,
+# without recommends, for `scripts/sweep slurm` and the ctest `sweep.slurm`. That test does not use the
+# packages' system services or /etc/slurm: it runs its own munged, slurmctld and slurmd with a generated
+# config in a temporary directory (docs/sweeps.md).
 set -euo pipefail
+
+WITH_SLURM=${MOPO_WITH_SLURM:-0}
+for arg in "$@"; do
+  case "$arg" in
+    --slurm) WITH_SLURM=1 ;;
+    -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "install-deps: unknown option '$arg' (known: --slurm)" >&2; exit 2 ;;
+  esac
+done
 
 PACKAGES=(
   cmake g++ make git pkg-config ccache clang-format
@@ -16,6 +30,7 @@ PACKAGES=(
   libopenblas0-openmp
   python3 python3-h5py python3-matplotlib
 )
+SLURM_PACKAGES=(slurm-wlm munge)   # slurm-wlm = slurmctld + slurmd + slurm-client
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then
@@ -24,17 +39,29 @@ if [ "$(id -u)" -ne 0 ]; then
   fi
 fi
 
-missing=()
-for p in "${PACKAGES[@]}"; do
-  status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
-  [ "$status" = "installed" ] || missing+=("$p")
-done
+missing_of() {  # the packages among "$@" that are not installed
+  local p status
+  for p in "$@"; do
+    status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
+    [ "$status" = "installed" ] || echo "$p"
+  done
+}
+mapfile -t missing < <(missing_of "${PACKAGES[@]}")
+slurm_missing=()
+if [ "$WITH_SLURM" = 1 ]; then mapfile -t slurm_missing < <(missing_of "${SLURM_PACKAGES[@]}"); fi
 
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "install-deps: installing ${missing[*]}"
+if [ ${#missing[@]} -gt 0 ] || [ ${#slurm_missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get update -qq
-  $SUDO apt-get install -y -qq "${missing[@]}"
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "install-deps: installing ${missing[*]}"
+    $SUDO apt-get install -y -qq "${missing[@]}"
+  fi
+  if [ ${#slurm_missing[@]} -gt 0 ]; then
+    # Without recommends: those are ~25 optional plugin packages (influxdb, ipmi, rrd, ...) not used here.
+    echo "install-deps: installing ${slurm_missing[*]}"
+    $SUDO apt-get install -y -qq --no-install-recommends "${slurm_missing[@]}"
+  fi
 fi
 
 arch=$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || gcc -print-multiarch)
@@ -50,4 +77,6 @@ for lib in libblas.so.3 liblapack.so.3; do
     $SUDO update-alternatives --set "$name" "$want" >/dev/null
   fi
 done
-echo "install-deps: all dependencies present; BLAS/LAPACK -> OpenBLAS (openmp)"
+also=""
+if [ "$WITH_SLURM" = 1 ]; then also=", Slurm and MUNGE too"; fi
+echo "install-deps: all dependencies present${also}; BLAS/LAPACK -> OpenBLAS (openmp)"
