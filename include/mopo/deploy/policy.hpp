@@ -128,6 +128,8 @@ class Policy {
       layer.weight = Eigen::Map<const RowMatrixXf>(w.data(), width_out, width_in);
       layer.bias = Eigen::Map<const Eigen::VectorXf>(b.data(), width_out);
       layer.out.setZero(width_out);
+      if (l + 1 == sizes.size()) layer.weight_rows = layer.weight;
+      layer.nonzero.reserve(static_cast<std::size_t>(width_in));
       p.layers_.push_back(std::move(layer));
       width_in = width_out;
     }
@@ -221,8 +223,10 @@ class Policy {
 
  private:
   struct Layer {
-    RowMatrixXf weight;  ///< [out, in], as nn::Linear
+    Eigen::MatrixXf weight;   ///< [out, in] as nn::Linear, column-major (for skipping columns)
+    RowMatrixXf weight_rows;  ///< the same, row-major (output layer: Eigen's faster kernel for few rows)
     Eigen::VectorXf bias;
+    std::vector<int> nonzero;  ///< indices of the non-zero inputs (capacity reserved at load)
     Eigen::VectorXf out;    ///< single-observation activation buffer
     RowMatrixXf batch_out;  ///< batched activation buffer, grows with the batch
   };
@@ -247,20 +251,57 @@ class Policy {
   }
 
   /// The MLP of SquashedGaussianActorImpl::forward (before the log σ clamp), matrix-vector form.
+  /// Hidden layers after a ReLU skip the weight columns of zero inputs (about half of them: the same
+  /// sums without the 0·w terms, and half the weight traffic); the output layer uses the row-major copy.
   const Eigen::VectorXf& forward(const Eigen::Ref<const Eigen::VectorXf>& obs) {
-    const Eigen::VectorXf* in = nullptr;
+    const std::size_t last = layers_.size() - 1;
     for (std::size_t l = 0; l < layers_.size(); ++l) {
       Layer& layer = layers_[l];
-      layer.out = layer.bias;
       if (l == 0) {
+        layer.out = layer.bias;
         layer.out.noalias() += layer.weight * obs;
+      } else if (l == last) {
+        layer.out = layer.bias;
+        layer.out.noalias() += layer.weight_rows * layers_[l - 1].out;
       } else {
-        layer.out.noalias() += layer.weight * *in;
+        relu_input_gemv(layer, layers_[l - 1].out);
       }
-      if (l + 1 < layers_.size()) layer.out = layer.out.cwiseMax(0.0f);  // ReLU
-      in = &layer.out;
+      if (l < last) layer.out = layer.out.cwiseMax(0.0f);  // ReLU
     }
     return layers_.back().out;
+  }
+
+  /// layer.out = b + W x for a ReLU output x: columns j with x_j = 0 are skipped, the rows are
+  /// accumulated in register-sized blocks. Falls back to Eigen's dense kernel when few x_j are 0.
+  void relu_input_gemv(Layer& layer, const Eigen::VectorXf& x) {
+    auto& nz = layer.nonzero;
+    nz.clear();
+    for (Eigen::Index j = 0; j < x.size(); ++j) {
+      if (x[j] != 0.0f) nz.push_back(static_cast<int>(j));
+    }
+    const auto& w = layer.weight;
+    if (4 * nz.size() > 3 * static_cast<std::size_t>(x.size())) {
+      layer.out = layer.bias;
+      layer.out.noalias() += w * x;
+      return;
+    }
+    const Eigen::Index rows = w.rows();
+    Eigen::Index r = 0;
+    for (; r + 64 <= rows; r += 64) {
+      Eigen::Matrix<float, 64, 1> acc = layer.bias.segment<64>(r);
+      for (const int j : nz) acc.noalias() += w.col(j).segment<64>(r) * x[j];
+      layer.out.segment<64>(r) = acc;
+    }
+    for (; r + 16 <= rows; r += 16) {
+      Eigen::Matrix<float, 16, 1> acc = layer.bias.segment<16>(r);
+      for (const int j : nz) acc.noalias() += w.col(j).segment<16>(r) * x[j];
+      layer.out.segment<16>(r) = acc;
+    }
+    for (; r < rows; ++r) {
+      float acc = layer.bias[r];
+      for (const int j : nz) acc += w(r, j) * x[j];
+      layer.out[r] = acc;
+    }
   }
 
   /// The same for a batch: H_l = ReLU(H_{l−1} W_lᵀ + b_l), rows = samples.
