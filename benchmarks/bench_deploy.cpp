@@ -14,24 +14,27 @@
 //    GaussianEnsemble::predict_into (the trainer's fast path). Counters GFLOP/s and x_floor.
 //
 // Run (machine otherwise idle): flock /tmp/mopo-heavy.lock build/benchmarks/bench_deploy
+// With a trained actor: MOPO_BENCH_ZOO_POLICY=data/zoo/policies/halfcheetah/policy_150000.pt (same command).
 #include <benchmark/benchmark.h>
 #include <torch/torch.h>
 
 #include <Eigen/Core>
 
+#include <unistd.h>
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <random>
 #include <string>
-#include <unistd.h>
 #include <vector>
 
 #include "mopo/agents/sac_agent.hpp"
 #include "mopo/core/normalizer.hpp"
 #include "mopo/core/random.hpp"
 #include "mopo/core/runtime.hpp"
+#include "mopo/data/zoo.hpp"
 #include "mopo/deploy/deploy.hpp"
 #include "mopo/deploy/export.hpp"
 #include "mopo/models/gaussian_ensemble.hpp"
@@ -64,8 +67,15 @@ std::filesystem::path temp_file(const std::string& name) {
   return std::filesystem::temp_directory_path() / ("mopo_bench_" + name + "_" + std::to_string(::getpid()));
 }
 
+/// The HalfCheetah actor: freshly initialised, or a trained zoo policy when MOPO_BENCH_ZOO_POLICY names
+/// one (e.g. data/zoo/policies/halfcheetah/policy_150000.pt). A trained ReLU net has its own share of
+/// zero activations, which Policy::act skips.
 mopo::agents::SACAgent& agent() {
-  static mopo::agents::SACAgent a(kObs, kAct, {}, 1);
+  static mopo::agents::SACAgent a = [] {
+    mopo::agents::SACAgent out(kObs, kAct, {}, 1);
+    if (const char* file = std::getenv("MOPO_BENCH_ZOO_POLICY")) mopo::zoo::load_policy(out, file);
+    return out;
+  }();
   return a;
 }
 
@@ -97,7 +107,8 @@ struct Rows {
 const Rows& rows() {
   static const Rows r = [] {
     mopo::RandomState rng(2);
-    Rows out{torch::randn({kRows, kObs}, rng.generator()), torch::randn({kRows, kAct}, rng.generator()), {}, {}};
+    Rows out{
+        torch::randn({kRows, kObs}, rng.generator()), torch::randn({kRows, kAct}, rng.generator()), {}, {}};
     out.obs_e = Eigen::Map<const mopo::deploy::RowMatrixXf>(out.obs.data_ptr<float>(), kRows, kObs);
     out.act_e = Eigen::Map<const mopo::deploy::RowMatrixXf>(out.act.data_ptr<float>(), kRows, kAct);
     return out;
@@ -164,7 +175,19 @@ void BM_Act_Deploy(benchmark::State& state) {
     ++n;
   }
   report(state, kActFlop, seconds, n);
-  state.SetLabel(deterministic ? "deterministic" : "stochastic");
+  if (deterministic) {  // parity of this build with the agent on 256 observations
+    double err = 0.0;
+    for (int64_t r = 0; r < 256; ++r) {
+      const Eigen::VectorXf o = rows().obs_e.row(r).transpose();
+      const auto ref = agent().act(std::vector<double>(o.data(), o.data() + o.size()), true);
+      p.act(o, action);
+      for (int64_t j = 0; j < kAct; ++j)
+        err = std::max(err, std::abs(static_cast<double>(action[j]) - ref[static_cast<std::size_t>(j)]));
+    }
+    state.counters["max_abs_vs_torch"] = err;
+  }
+  state.SetLabel(std::string(deterministic ? "deterministic" : "stochastic") +
+                 (std::getenv("MOPO_BENCH_ZOO_POLICY") ? ", trained zoo policy" : ", initial weights"));
 }
 
 void BM_Act_TorchLean(benchmark::State& state) {
@@ -206,6 +229,15 @@ void BM_Predict50k_Deploy(benchmark::State& state) {
     ++n;
   }
   report(state, kPredictFlop, seconds, n);
+  // Parity of this -march=native build with the LibTorch model on the same 50 000 rows.
+  const auto ref = ensemble().predict(rows().obs, rows().act);
+  const auto ref_mean = ref.mean.contiguous();
+  const auto ref_std = ref.std.contiguous();
+  using Map = Eigen::Map<const mopo::deploy::RowMatrixXf>;
+  state.counters["max_abs_mean"] =
+      (pred.mean - Map(ref_mean.data_ptr<float>(), pred.mean.rows(), pred.mean.cols())).cwiseAbs().maxCoeff();
+  state.counters["max_abs_std"] =
+      (pred.std - Map(ref_std.data_ptr<float>(), pred.std.rows(), pred.std.cols())).cwiseAbs().maxCoeff();
   state.SetLabel("block_rows " + std::to_string(state.range(0)));
 }
 

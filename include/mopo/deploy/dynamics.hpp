@@ -85,7 +85,7 @@ inline void max_std(const Prediction& pred, Eigen::Ref<Eigen::VectorXf> out) {
 class DynamicsEnsemble {
  public:
   /// Rows per internal block of predict(): the activations of one block stay in cache.
-  static constexpr Eigen::Index kDefaultBlockRows = 256;
+  static constexpr Eigen::Index kDefaultBlockRows = 1024;
 
   /// Reads an export. @throws IoError naming the file (missing, truncated, corrupted, other version,
   /// inconsistent sizes, invalid elites or normaliser).
@@ -147,7 +147,8 @@ class DynamicsEnsemble {
           layer.weight.middleCols(static_cast<Eigen::Index>(k) * part, part) =
               Eigen::Map<const RowMatrixXf>(w[k]->data() + offset, width_in, part);
           layer.bias.segment(static_cast<Eigen::Index>(k) * part, part) =
-              Eigen::Map<const Eigen::RowVectorXf>(b[k]->data() + static_cast<std::ptrdiff_t>(e) * part, part);
+              Eigen::Map<const Eigen::RowVectorXf>(b[k]->data() + static_cast<std::ptrdiff_t>(e) * part,
+                                                   part);
         }
         m.members_[static_cast<std::size_t>(e)].layers.push_back(std::move(layer));
       }
@@ -167,7 +168,8 @@ class DynamicsEnsemble {
 
   /// Rows per internal block (memory/cache trade-off; results do not depend on it).
   void set_block_rows(Eigen::Index rows) {
-    if (rows < 1) throw ValueError("DynamicsEnsemble::set_block_rows: must be >= 1, got " + std::to_string(rows));
+    if (rows < 1)
+      throw ValueError("DynamicsEnsemble::set_block_rows: must be >= 1, got " + std::to_string(rows));
     block_rows_ = rows;
     const int widest = std::max(*std::max_element(hidden_.begin(), hidden_.end()), 2 * output_dim());
     x_.resize(rows, obs_dim_ + act_dim_);

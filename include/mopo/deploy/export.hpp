@@ -87,7 +87,8 @@ inline void export_policy(agents::SACAgent& agent, const std::filesystem::path& 
 /// normalisation), the shared logvar bounds, the input normaliser and the elites.
 /// @throws ValueError if the model is untrained.
 inline detail::Bundle dynamics_bundle(const models::GaussianEnsemble& model) {
-  if (!model.trained()) throw ValueError("export_dynamics: the ensemble is not trained (call fit() or load())");
+  if (!model.trained())
+    throw ValueError("export_dynamics: the ensemble is not trained (call fit() or load())");
   torch::NoGradGuard no_grad;  // effective_weight() then never advances the power iteration
   auto& net = *model.network().ptr();
   const auto e = model.ensemble_size();

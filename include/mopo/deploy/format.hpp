@@ -161,8 +161,9 @@ inline Bundle decode(const std::string& bytes, const std::filesystem::path& file
   }
   nlohmann::json header;
   try {
-    header = nlohmann::json::parse(bytes.begin() + kPreambleBytes,
-                                   bytes.begin() + static_cast<std::ptrdiff_t>(kPreambleBytes + header_bytes));
+    header =
+        nlohmann::json::parse(bytes.begin() + kPreambleBytes,
+                              bytes.begin() + static_cast<std::ptrdiff_t>(kPreambleBytes + header_bytes));
   } catch (const nlohmann::json::exception& e) {
     throw fail(std::string("corrupted JSON header: ") + e.what());
   }
@@ -208,9 +209,9 @@ inline Bundle decode(const std::string& bytes, const std::filesystem::path& file
       a.data.resize(n);
       for (std::uint64_t i = 0; i < n; ++i) {
         const unsigned char* q = blob + 4 * (offset + i);
-        const std::uint32_t bits = static_cast<std::uint32_t>(q[0]) | (static_cast<std::uint32_t>(q[1]) << 8) |
-                                   (static_cast<std::uint32_t>(q[2]) << 16) |
-                                   (static_cast<std::uint32_t>(q[3]) << 24);
+        const std::uint32_t bits =
+            static_cast<std::uint32_t>(q[0]) | (static_cast<std::uint32_t>(q[1]) << 8) |
+            (static_cast<std::uint32_t>(q[2]) << 16) | (static_cast<std::uint32_t>(q[3]) << 24);
         std::memcpy(&a.data[i], &bits, sizeof bits);
         if (!std::isfinite(a.data[i])) throw fail("array " + name + " holds a non-finite value");
       }

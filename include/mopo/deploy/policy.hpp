@@ -165,13 +165,14 @@ class Policy {
   }
 
   /// Stochastic action with the caller's standard-normal draw `noise` [act_dim] (reproducible sampling).
-  void act_with_noise(const Eigen::Ref<const Eigen::VectorXf>& obs, const Eigen::Ref<const Eigen::VectorXf>& noise,
-                      Eigen::Ref<Eigen::VectorXf> action) {
+  void act_with_noise(const Eigen::Ref<const Eigen::VectorXf>& obs,
+                      const Eigen::Ref<const Eigen::VectorXf>& noise, Eigen::Ref<Eigen::VectorXf> action) {
     check_single(obs, action);
     detail::check_vector(noise, act_dim_, "Policy::act noise");
     const auto& out = forward(obs);
     const auto log_std = out.tail(act_dim_).array().max(log_std_min_).min(log_std_max_);
-    action = detail::scale_to_box((out.head(act_dim_).array() + log_std.exp() * noise.array()).tanh(), low_, half_range_);
+    action = detail::scale_to_box((out.head(act_dim_).array() + log_std.exp() * noise.array()).tanh(), low_,
+                                  half_range_);
   }
 
   /// Allocating convenience form of the deterministic act().
@@ -204,13 +205,14 @@ class Policy {
   }
 
   /// Stochastic actions for a batch with the caller's standard-normal draws `noise` [B, act_dim].
-  void act_batch_with_noise(const Eigen::Ref<const RowMatrixXf>& obs, const Eigen::Ref<const RowMatrixXf>& noise,
-                            Eigen::Ref<RowMatrixXf> actions) {
+  void act_batch_with_noise(const Eigen::Ref<const RowMatrixXf>& obs,
+                            const Eigen::Ref<const RowMatrixXf>& noise, Eigen::Ref<RowMatrixXf> actions) {
     check_batch(obs, actions);
     detail::check_rows(noise, obs.rows(), act_dim_, "Policy::act_batch noise");
     const auto& out = forward_batch(obs);
     const auto log_std = out.rightCols(act_dim_).array().max(log_std_min_).min(log_std_max_);
-    actions = detail::scale_rows_to_box((out.leftCols(act_dim_).array() + log_std.exp() * noise.array()).tanh(), low_, half_range_);
+    actions = detail::scale_rows_to_box(
+        (out.leftCols(act_dim_).array() + log_std.exp() * noise.array()).tanh(), low_, half_range_);
   }
 
   /// The raw network output [μ, clamped log σ] for one observation (for inspection and tests).
@@ -227,13 +229,14 @@ class Policy {
     RowMatrixXf weight_rows;  ///< the same, row-major (output layer: Eigen's faster kernel for few rows)
     Eigen::VectorXf bias;
     std::vector<int> nonzero;  ///< indices of the non-zero inputs (capacity reserved at load)
-    Eigen::VectorXf out;    ///< single-observation activation buffer
-    RowMatrixXf batch_out;  ///< batched activation buffer, grows with the batch
+    Eigen::VectorXf out;       ///< single-observation activation buffer
+    RowMatrixXf batch_out;     ///< batched activation buffer, grows with the batch
   };
 
   Policy() = default;
 
-  void check_single(const Eigen::Ref<const Eigen::VectorXf>& obs, const Eigen::Ref<Eigen::VectorXf>& action) const {
+  void check_single(const Eigen::Ref<const Eigen::VectorXf>& obs,
+                    const Eigen::Ref<Eigen::VectorXf>& action) const {
     detail::check_vector(obs, obs_dim_, "Policy observation");
     if (action.size() != act_dim_) {
       throw ShapeError("Policy action: expected " + std::to_string(act_dim_) + " values, got " +

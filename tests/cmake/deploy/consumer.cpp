@@ -37,7 +37,8 @@ bool loaded_forbidden_library() {
 
 int main() {
   namespace fs = std::filesystem;
-  const fs::path dir = fs::temp_directory_path() / ("mopo_deploy_consumer_" + std::to_string(std::random_device{}()));
+  const fs::path dir =
+      fs::temp_directory_path() / ("mopo_deploy_consumer_" + std::to_string(std::random_device{}()));
   fs::create_directories(dir);
   double err = 0.0;
 
@@ -45,14 +46,21 @@ int main() {
   const int o = 3, a = 2, hdim = 4;
   std::vector<float> w0(hdim * o), b0 = {0.1f, -0.5f, 0.2f, 0.0f}, w1(2 * a * hdim), b1(2 * a, 0.05f);
   for (int i = 0; i < hdim; ++i)
-    for (int j = 0; j < o; ++j) w0[i * o + j] = 0.1f * static_cast<float>(i + 1) - 0.2f * static_cast<float>(j);
+    for (int j = 0; j < o; ++j)
+      w0[i * o + j] = 0.1f * static_cast<float>(i + 1) - 0.2f * static_cast<float>(j);
   for (int i = 0; i < 2 * a; ++i)
     for (int j = 0; j < hdim; ++j) w1[i * hdim + j] = 0.3f * static_cast<float>(i - j) + 0.1f;
   mopo::deploy::detail::Bundle p;
   p.format = mopo::deploy::kPolicyFormat;
-  p.meta = {{"obs_dim", o},          {"act_dim", a},         {"hidden", {hdim}},
-            {"activation", "relu"},  {"squash", "tanh"},     {"log_std_min", -5.0},
-            {"log_std_max", 2.0},    {"action_low", {-2.0, 0.0}}, {"action_high", {2.0, 1.0}}};
+  p.meta = {{"obs_dim", o},
+            {"act_dim", a},
+            {"hidden", {hdim}},
+            {"activation", "relu"},
+            {"squash", "tanh"},
+            {"log_std_min", -5.0},
+            {"log_std_max", 2.0},
+            {"action_low", {-2.0, 0.0}},
+            {"action_high", {2.0, 1.0}}};
   p.add("l0.weight", {hdim, o}, w0);
   p.add("l0.bias", {hdim}, b0);
   p.add("l1.weight", {2 * a, hdim}, w1);
@@ -80,11 +88,12 @@ int main() {
   const int e_n = 2, in = 3, hd = 3, d = 3;
   mopo::deploy::detail::Bundle m;
   m.format = mopo::deploy::kDynamicsFormat;
-  m.meta = {{"obs_dim", 2}, {"act_dim", 1}, {"ensemble_size", e_n}, {"hidden", {hd}}, {"activation", "swish"},
-            {"elites", {1}}};
+  m.meta = {{"obs_dim", 2},   {"act_dim", 1},          {"ensemble_size", e_n},
+            {"hidden", {hd}}, {"activation", "swish"}, {"elites", {1}}};
   const std::vector<float> mu_in = {0.1f, -0.2f, 0.0f}, sd_in = {1.0f, 2.0f, 0.5f};
   const std::vector<float> max_lv = {0.5f, 0.4f, 0.3f}, min_lv = {-6.0f, -5.0f, -4.0f};
-  std::vector<float> wh(e_n * in * hd), bh(e_n * hd), wm(e_n * hd * d), bm(e_n * d), wl(e_n * hd * d), bl(e_n * d);
+  std::vector<float> wh(e_n * in * hd), bh(e_n * hd), wm(e_n * hd * d), bm(e_n * d), wl(e_n * hd * d),
+      bl(e_n * d);
   for (std::size_t i = 0; i < wh.size(); ++i) wh[i] = 0.05f * static_cast<float>(i % 7) - 0.15f;
   for (std::size_t i = 0; i < wm.size(); ++i) wm[i] = 0.1f * static_cast<float>(i % 5) - 0.2f;
   for (std::size_t i = 0; i < wl.size(); ++i) wl[i] = 0.8f * static_cast<float>(i % 3) - 0.5f;
@@ -144,7 +153,7 @@ int main() {
   fs::remove_all(dir);
 
   const bool forbidden = loaded_forbidden_library();
-  std::printf("mopo deploy consumer: max abs error vs reference loops %.3g, elites only %s, torch-free %s\n", err,
-              elite_only ? "yes" : "NO", forbidden ? "NO" : "yes");
+  std::printf("mopo deploy consumer: max abs error vs reference loops %.3g, elites only %s, torch-free %s\n",
+              err, elite_only ? "yes" : "NO", forbidden ? "NO" : "yes");
   return (err < 1e-5 && elite_only && !forbidden) ? 0 : 1;
 }

@@ -147,12 +147,14 @@ TEST_CASE("deploy::Policy equals the LibTorch SAC actor for the registry's task 
     policy.act(o0, a);
     double err_lean = 0.0;
     for (int64_t j = 0; j < shape.act_dim; ++j)
-      err_lean = std::max(err_lean, std::abs(static_cast<double>(a[j]) - lean_scaled[static_cast<std::size_t>(j)]));
+      err_lean =
+          std::max(err_lean, std::abs(static_cast<double>(a[j]) - lean_scaled[static_cast<std::size_t>(j)]));
 
-    std::printf("deploy parity policy %-12s obs %3ld act %ld: deterministic batch %.2e single %.2e lean %.2e, "
-                "stochastic batch %.2e single %.2e\n",
-                shape.task, static_cast<long>(shape.obs_dim), static_cast<long>(shape.act_dim), err_batch,
-                err_single, err_lean, err_batch_sto, err_single_sto);
+    std::printf(
+        "deploy parity policy %-12s obs %3ld act %ld: deterministic batch %.2e single %.2e lean %.2e, "
+        "stochastic batch %.2e single %.2e\n",
+        shape.task, static_cast<long>(shape.obs_dim), static_cast<long>(shape.act_dim), err_batch, err_single,
+        err_lean, err_batch_sto, err_single_sto);
     CHECK(err_batch < kTol);
     CHECK(err_single < kTol);
     CHECK(err_lean < kTol);
@@ -227,7 +229,7 @@ TEST_CASE("deploy::DynamicsEnsemble equals GaussianEnsemble predict and MaxStd f
     REQUIRE(deployed.elites() == std::vector<int>{3, 0, 6, 1, 5});
 
     mopo::RandomState rng(seed);
-    const int64_t b = 300;  // not a multiple of the 256-row block
+    const int64_t b = 300;  // not a multiple of the block sizes (1024 default, 64 below)
     const auto obs = torch::randn({b, shape.obs_dim}, rng.generator());
     const auto act = torch::rand({b, shape.act_dim}, rng.generator()) * 2.0 - 1.0;
     const auto ref = model.predict(obs, act);  // [E, B, D], the trainer's fast path
@@ -241,14 +243,19 @@ TEST_CASE("deploy::DynamicsEnsemble equals GaussianEnsemble predict and MaxStd f
     const double err_std = max_abs(pred.std, ref.std);
     const Eigen::VectorXf u = mopo::deploy::max_std(pred);
     const double err_u = max_abs(u.transpose(), ref_u.unsqueeze(0));
-    std::printf("deploy parity dynamics %-12s%s in %3ld out %3ld: mean %.2e std %.2e max_std %.2e "
-                "(|mean| max %.1f)\n",
-                shape.task, c.spectral_norm ? " sn" : "   ", static_cast<long>(shape.obs_dim + shape.act_dim),
-                static_cast<long>(shape.obs_dim + 1), err_mean, err_std, err_u,
-                ref.mean.abs().max().item<double>());
+    std::printf(
+        "deploy parity dynamics %-12s%s in %3ld out %3ld: mean %.2e std %.2e max_std %.2e "
+        "(|mean| max %.1f)\n",
+        shape.task, c.spectral_norm ? " sn" : "   ", static_cast<long>(shape.obs_dim + shape.act_dim),
+        static_cast<long>(shape.obs_dim + 1), err_mean, err_std, err_u, ref.mean.abs().max().item<double>());
     CHECK(err_mean < kTol);
     CHECK(err_std < kTol);
     CHECK(err_u < kTol);
+    deployed.set_block_rows(64);  // several blocks and a partial one: same results
+    mopo::deploy::Prediction blocked;
+    deployed.predict(to_eigen(obs), to_eigen(act), blocked);
+    CHECK(max_abs(blocked.mean, ref.mean) < kTol);
+    CHECK(max_abs(blocked.std, ref.std) < kTol);
 
     // The model step: elites only, deterministic = the chosen member's mean, noise standard normal.
     std::mt19937_64 gen(seed);
@@ -259,12 +266,12 @@ TEST_CASE("deploy::DynamicsEnsemble equals GaussianEnsemble predict and MaxStd f
     for (int64_t r = 0; r < b; ++r) {
       const int m = step.member[static_cast<std::size_t>(r)];
       seen.insert(m);
-      det_err = std::max(det_err, static_cast<double>((step.next_obs.row(r) -
-                                                        pred.member_mean(m).row(r).head(shape.obs_dim))
-                                                           .cwiseAbs()
-                                                           .maxCoeff()));
-      det_err = std::max(det_err, std::abs(static_cast<double>(step.reward[r] -
-                                                               pred.member_mean(m)(r, shape.obs_dim))));
+      det_err = std::max(
+          det_err,
+          static_cast<double>(
+              (step.next_obs.row(r) - pred.member_mean(m).row(r).head(shape.obs_dim)).cwiseAbs().maxCoeff()));
+      det_err = std::max(
+          det_err, std::abs(static_cast<double>(step.reward[r] - pred.member_mean(m)(r, shape.obs_dim))));
     }
     CHECK(det_err == 0.0);
     CHECK(seen == std::set<int>{0, 1, 3, 5, 6});
@@ -359,10 +366,10 @@ TEST_CASE("deploy runtime: wrong sizes are ShapeErrors, non-finite inputs ValueE
   auto policy = mopo::deploy::Policy::load(dir / "p.mopo");
   Eigen::VectorXf a(6);
   CHECK_THROWS_TYPE_WITH(policy.act(Eigen::VectorXf::Zero(18), a), mopo::ShapeError,
-                       Contains(("expected 17 values, got 18")));
+                         Contains(("expected 17 values, got 18")));
   Eigen::VectorXf small(5);
   CHECK_THROWS_TYPE_WITH(policy.act(Eigen::VectorXf::Zero(17), small), mopo::ShapeError,
-                       Contains(("expected 6 values, got 5")));
+                         Contains(("expected 6 values, got 5")));
   Eigen::VectorXf nan_obs = Eigen::VectorXf::Zero(17);
   nan_obs[4] = std::numeric_limits<float>::quiet_NaN();
   CHECK_THROWS_TYPE_WITH(policy.act(nan_obs, a), mopo::ValueError, Contains(("index 4 is not finite")));
@@ -371,20 +378,19 @@ TEST_CASE("deploy runtime: wrong sizes are ShapeErrors, non-finite inputs ValueE
   RowMatrixXf batch = RowMatrixXf::Zero(4, 16);
   RowMatrixXf acts(4, 6);
   CHECK_THROWS_TYPE_WITH(policy.act_batch(batch, acts), mopo::ShapeError,
-                       Contains(("expected shape [*, 17], got [4, 16]")));
+                         Contains(("expected shape [*, 17], got [4, 16]")));
   batch = RowMatrixXf::Zero(4, 17);
   batch(2, 3) = std::numeric_limits<float>::infinity();
-  CHECK_THROWS_TYPE_WITH(policy.act_batch(batch, acts), mopo::ValueError,
-                       Contains(("[2, 3] is not finite")));
+  CHECK_THROWS_TYPE_WITH(policy.act_batch(batch, acts), mopo::ValueError, Contains(("[2, 3] is not finite")));
 
   const auto model = random_ensemble(3, 2, 5);
   mopo::deploy::export_dynamics(model, dir / "d.mopo");
   auto deployed = mopo::deploy::DynamicsEnsemble::load(dir / "d.mopo");
   mopo::deploy::Prediction pred;
-  CHECK_THROWS_TYPE_WITH(deployed.predict(RowMatrixXf::Zero(8, 3), RowMatrixXf::Zero(7, 2), pred), mopo::ShapeError,
-                       Contains(("actions: expected shape [8, 2], got [7, 2]")));
-  CHECK_THROWS_TYPE_WITH(deployed.predict(RowMatrixXf::Zero(8, 4), RowMatrixXf::Zero(8, 2), pred), mopo::ShapeError,
-                       Contains(("observations: expected shape [*, 3], got [8, 4]")));
+  CHECK_THROWS_TYPE_WITH(deployed.predict(RowMatrixXf::Zero(8, 3), RowMatrixXf::Zero(7, 2), pred),
+                         mopo::ShapeError, Contains(("actions: expected shape [8, 2], got [7, 2]")));
+  CHECK_THROWS_TYPE_WITH(deployed.predict(RowMatrixXf::Zero(8, 4), RowMatrixXf::Zero(8, 2), pred),
+                         mopo::ShapeError, Contains(("observations: expected shape [*, 3], got [8, 4]")));
   RowMatrixXf act = RowMatrixXf::Zero(8, 2);
   act(1, 1) = std::numeric_limits<float>::quiet_NaN();
   CHECK_THROWS_AS(deployed.predict(RowMatrixXf::Zero(8, 3), act, pred), mopo::ValueError);
