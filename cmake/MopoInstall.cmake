@@ -11,6 +11,9 @@ endif()
 install(TARGETS ${_mopo_targets} EXPORT mopoTargets)
 install(DIRECTORY "${PROJECT_SOURCE_DIR}/include/mopo" DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}")
 install(EXPORT mopoTargets NAMESPACE mopo:: DESTINATION "${MOPO_CMAKE_INSTALL_DIR}")
+# mopo::deploy has its own export set, so find_package(mopo COMPONENTS deploy) loads no torch target.
+install(TARGETS mopo_deploy EXPORT mopoDeployTargets)
+install(EXPORT mopoDeployTargets NAMESPACE mopo:: DESTINATION "${MOPO_CMAKE_INSTALL_DIR}")
 
 set(MOPO_CONFIG_WITH_MUJOCO ${MOPO_WITH_MUJOCO})
 configure_package_config_file(

@@ -1,35 +1,59 @@
 // export_policy: turn a full SAC checkpoint (SACAgent::save: networks, targets, optimisers, α) into the
-// small actor-only policy file the dataset zoo uses (zoo::save_policy), and evaluate it.
+// small actor-only policy file the dataset zoo uses (zoo::save_policy, --format torch, the default) or
+// into the LibTorch-free deploy format (--format eigen: deploy::export_policy with the task's action box,
+// read by mopo::deploy::Policy; docs/deploy.md), and evaluate it.
 //
 //   export_policy --task halfcheetah --agent runs/sac-halfcheetah-s0/agent.pt
 //                 --out data/zoo/policies/halfcheetah/expert.pt --episodes 5      (one command line)
+//   export_policy --task halfcheetah --agent runs/sac-halfcheetah-s0/agent.pt --format eigen
+//                 --out halfcheetah.policy.mopo --episodes 0
 #include <CLI/CLI.hpp>
 
 #include <iostream>
 
 #include <mopo/core/runtime.hpp>
 #include <mopo/data/zoo.hpp>
+#include <mopo/deploy/deploy.hpp>
+#include <mopo/deploy/export.hpp>
 #include <mopo/env/registry.hpp>
 #include <mopo/train/sac_trainer.hpp>
 
 int main(int argc, char** argv) {
   mopo::configure_process();
   CLI::App app{"Export the actor of a SAC checkpoint as a zoo policy file"};
-  std::string task, agent_file, out;
+  std::string task, agent_file, out, format = "torch";
   int64_t episodes = 5;
   uint64_t seed = 0;
   app.add_option("--task", task, "task the agent was trained on")->required();
-  app.add_option("--agent", agent_file, "SACAgent::save checkpoint")->required()->check(CLI::ExistingFile);
+  std::string policy_file;
+  auto* agent_opt =
+      app.add_option("--agent", agent_file, "SACAgent::save checkpoint")->check(CLI::ExistingFile);
+  auto* policy_opt = app.add_option("--policy", policy_file, "or: a zoo policy file (zoo::save_policy)")
+                         ->check(CLI::ExistingFile);
+  agent_opt->excludes(policy_opt);
   app.add_option("--out", out, "policy file to write")->required();
+  app.add_option("--format", format, "torch (zoo policy file) or eigen (deploy format, docs/deploy.md)")
+      ->check(CLI::IsMember({"torch", "eigen"}));
   app.add_option("--episodes", episodes, "deterministic evaluation episodes (0 = none)");
   app.add_option("--seed", seed, "evaluation seed");
   CLI11_PARSE(app, argc, argv);
   try {
     auto env = mopo::env::make(task);
     mopo::agents::SACAgent agent(env->observation_dim(), env->action_dim());
-    agent.load(agent_file);
-    mopo::zoo::save_policy(agent, out);
-    std::cout << "wrote " << out << "\n";
+    if (!agent_file.empty()) {
+      agent.load(agent_file);
+    } else if (!policy_file.empty()) {
+      mopo::zoo::load_policy(agent, policy_file);
+    } else {
+      std::cerr << "export_policy: give --agent or --policy\n";
+      return 2;
+    }
+    if (format == "eigen") {
+      mopo::deploy::export_policy(agent, out, env->action_space());
+    } else {
+      mopo::zoo::save_policy(agent, out);
+    }
+    std::cout << "wrote " << out << " (" << format << ")\n";
     if (episodes > 0) {
       mopo::RandomState rng(seed);
       const auto r = mopo::train::evaluate(*env, agent, episodes, rng);
@@ -39,6 +63,25 @@ int main(int argc, char** argv) {
         std::cout << " (D4RL normalised " << mopo::env::normalized_score_percent(task, r.return_mean) << ")";
       }
       std::cout << "\n";
+      if (format == "eigen") {  // the written file, driven by the LibTorch-free runtime
+        auto policy = mopo::deploy::Policy::load(out);
+        double total = 0.0;
+        Eigen::VectorXf obs(policy.obs_dim()), action(policy.act_dim());
+        for (int64_t k = 0; k < episodes; ++k) {
+          auto o = env->reset(seed + static_cast<uint64_t>(k));
+          for (bool done = false; !done;) {
+            for (int64_t i = 0; i < policy.obs_dim(); ++i)
+              obs[i] = static_cast<float>(o[static_cast<std::size_t>(i)]);
+            policy.act(obs, action);
+            const auto res = env->step(mopo::env::Vector(action.data(), action.data() + action.size()));
+            total += res.reward;
+            o = res.observation;
+            done = res.terminated || res.truncated;
+          }
+        }
+        std::cout << "deploy::Policy on the same task: mean return " << total / static_cast<double>(episodes)
+                  << "\n";
+      }
     }
   } catch (const mopo::Error& e) {
     std::cerr << "export_policy: " << e.what() << "\n";

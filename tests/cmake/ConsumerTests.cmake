@@ -21,6 +21,18 @@ if(MOPO_INSTALL AND MOPO_WITH_MUJOCO)
     LABELS consumer RESOURCE_LOCK mopo_build_tree)
 endif()
 
+# mopo::deploy alone (issue 15): installed package, component `deploy`, checked torch-free.
+if(TEST consumer.install)
+  add_test(NAME consumer.deploy
+    COMMAND "${CMAKE_CTEST_COMMAND}" --build-and-test
+      "${CMAKE_CURRENT_SOURCE_DIR}/cmake/deploy" "${_consumer_root}/deploy"
+      --build-generator "${CMAKE_GENERATOR}" --build-noclean
+      --build-options ${_common_options} "-DCMAKE_PREFIX_PATH=${_prefix}"
+      --test-command consumer)
+  set_tests_properties(consumer.deploy PROPERTIES FIXTURES_REQUIRED mopo_installed
+    LABELS consumer RESOURCE_LOCK mopo_build_tree)
+endif()
+
 add_test(NAME consumer.add_subdirectory
   COMMAND "${CMAKE_CTEST_COMMAND}" --build-and-test
     "${CMAKE_CURRENT_SOURCE_DIR}/cmake/add_subdirectory" "${_consumer_root}/add_subdirectory"

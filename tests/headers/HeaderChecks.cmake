@@ -9,6 +9,9 @@ foreach(_header IN LISTS _mopo_headers)
     continue()  # internal, reached through the public headers
   endif()
   set(_link mopo::mopo)
+  if(_header MATCHES "^mopo/deploy/" AND NOT _header STREQUAL "mopo/deploy/export.hpp")
+    set(_link mopo::deploy)  # the LibTorch-free runtime: compiles without torch's include path
+  endif()
   if(_header MATCHES "^mopo/env/mujoco/" OR _header MATCHES "mujoco")
     if(NOT MOPO_WITH_MUJOCO)
       continue()

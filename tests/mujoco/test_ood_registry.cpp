@@ -11,6 +11,7 @@
 #include "mopo/env/ood.hpp"
 #include "mopo/env/registry.hpp"
 #include "mopo/env/termination.hpp"
+#include "support/task_shapes.hpp"
 
 using Catch::Matchers::Contains;
 using mopo::env::Vector;
@@ -139,4 +140,13 @@ TEST_CASE("Registry makes every task by name", "[mujoco][env]") {
   CHECK(mopo::env::make("ant-angle-medium")->name() == "ant-angle-30");
   CHECK(mopo::env::make("ant-angle-60-medium")->name() == "ant-angle-60");
   CHECK_THROWS_AS(mopo::env::make("ant-angle-45x"), mopo::ValueError);
+}
+
+TEST_CASE("The test table of task shapes matches the registry", "[mujoco][env]") {
+  for (const auto& s : mopo::testing::registry_task_shapes()) {
+    INFO(s.task);
+    auto env = mopo::env::make(s.task);
+    CHECK(env->observation_dim() == s.obs_dim);
+    CHECK(env->action_dim() == s.act_dim);
+  }
 }
