@@ -439,9 +439,16 @@ class MopoTrainer {
             torch::kFloat64),
         true);
     buffer_.save(archive);
-    std::ostringstream os;
-    archive.save_to(os);
-    atomic_write(sub / "trainer.pt", os.str());
+    // Straight to the temporary file: the buffer is most of the bytes (42 MB at 250 000 rows), and an
+    // in-memory archive plus its string copy would cost two more passes over it.
+    atomic_write_with(sub / "trainer.pt", [&](const std::string& tmp) {
+      try {
+        archive.save_to(tmp);
+      } catch (const c10::Error& e) {
+        throw IoError((sub / "trainer.pt").string() + ": cannot write " + tmp + ": " +
+                      e.what_without_backtrace());
+      }
+    });
     nlohmann::json latest = {{"epoch", epoch_},
                              {"dir", name},
                              {"model", model_ready_},
