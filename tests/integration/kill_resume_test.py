@@ -137,8 +137,10 @@ try:
         proc, log = start(out, resume)
         kind = pending[0] if pending else None
         t_start = time.time()
-        # A random kill lands anywhere in the next ~1.5 epochs of work (after the ~1 s process start).
-        when = t_start + rng.uniform(0.5, 1.0 + 1.5 * ref_seconds / EPOCHS)
+        # A random kill lands anywhere in the first third of the work left (at least 1.5 epochs; the
+        # process takes ~1 s to start), so kills reach later epochs while epochs remain for the others.
+        left = EPOCHS - (checkpoint_epoch(out) or 0)
+        when = t_start + rng.uniform(0.5, 1.0 + max(1.5, left / 3) * ref_seconds / EPOCHS)
         killed = False
         while proc.poll() is None and kind is not None:
             if kind == "random" and time.time() >= when:
