@@ -15,8 +15,10 @@
 
 #include <cerrno>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <exception>
 #include <filesystem>
 #include <fstream>
 #include <initializer_list>
@@ -28,6 +30,7 @@
 #include <utility>
 #include <vector>
 
+#include "mopo/core/atomic_file.hpp"
 #include "mopo/core/error.hpp"
 
 namespace mopo {
@@ -200,5 +203,73 @@ class JsonlWriter {
   std::filesystem::path file_;
   std::ofstream out_;
 };
+
+/// Keeps the rows of a metrics log (CSV with a header, or JSON lines) whose `column` is at most `max_value`,
+/// dropping later rows and a torn last line (no newline: the process was killed while writing it); the
+/// file is rewritten atomically, and only when something is dropped. A resumed run calls it with the
+/// checkpoint's epoch before appending, so every epoch's row appears exactly once, whenever the previous
+/// process was killed. A missing file is left missing.
+/// @throws IoError naming the file and line when a complete row has no readable `column`.
+inline void keep_log_rows_through(const std::filesystem::path& file, const std::string& column,
+                                  double max_value) {
+  if (!std::filesystem::exists(file)) return;
+  std::ifstream in(file, std::ios::binary);
+  if (!in) throw IoError(file.string() + ": cannot open for reading: " + std::strerror(errno));
+  std::stringstream buf;
+  buf << in.rdbuf();
+  const std::string text = buf.str();
+  const bool csv = file.extension() == ".csv";
+  std::string kept;
+  std::size_t col = std::string::npos;
+  bool dropped = false;
+  std::size_t pos = 0;
+  for (int64_t line_no = 1; pos < text.size(); ++line_no) {
+    const std::size_t nl = text.find('\n', pos);
+    if (nl == std::string::npos) {  // torn last line
+      dropped = true;
+      break;
+    }
+    const std::string line = text.substr(pos, nl - pos);
+    pos = nl + 1;
+    auto bad = [&](const std::string& why) {
+      return IoError(file.string() + ":" + std::to_string(line_no) + ": " + why);
+    };
+    if (csv && line_no == 1) {  // the header
+      std::stringstream ss(line);
+      std::size_t i = 0;
+      for (std::string name; std::getline(ss, name, ','); ++i) {
+        if (name == column) col = i;
+      }
+      if (col == std::string::npos) throw bad("no column \"" + column + "\" in the header");
+      kept += line + '\n';
+      continue;
+    }
+    if (line.empty()) continue;
+    double value = std::numeric_limits<double>::quiet_NaN();
+    if (csv) {
+      std::stringstream ss(line);
+      std::string cell;
+      std::size_t i = 0;
+      while (i <= col && std::getline(ss, cell, ',')) ++i;
+      if (i <= col) throw bad("the row has no cell for column \"" + column + "\"");
+      try {
+        value = std::stod(cell);
+      } catch (const std::exception&) {
+        throw bad("column \"" + column + "\" is not a number: \"" + cell + "\"");
+      }
+    } else {
+      const auto j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+      if (j.is_discarded() || !j.is_object() || !j.contains(column) || !j[column].is_number())
+        throw bad("not a JSON object with a number \"" + column + "\"");
+      value = j[column].get<double>();
+    }
+    if (value <= max_value) {
+      kept += line + '\n';
+    } else {
+      dropped = true;
+    }
+  }
+  if (dropped) atomic_write(file, kept);
+}
 
 }  // namespace mopo

@@ -360,6 +360,11 @@ class MopoTrainer {
     std::optional<CsvWriter> csv;
     std::optional<JsonlWriter> jsonl;
     if (!out_dir.empty()) {
+      // Resuming: rows of epochs after the checkpoint (written before a crash) are redone, so drop them.
+      if (epoch_ > 0) {
+        keep_log_rows_through(out_dir / "metrics.csv", "epoch", static_cast<double>(epoch_));
+        keep_log_rows_through(out_dir / "metrics.jsonl", "epoch", static_cast<double>(epoch_));
+      }
       csv.emplace(out_dir / "metrics.csv", /*append=*/epoch_ > 0);
       jsonl.emplace(out_dir / "metrics.jsonl", /*append=*/epoch_ > 0);
     }
@@ -385,12 +390,14 @@ class MopoTrainer {
       r.metrics.set("eval/normalized_score", r.normalized_score);
       r.metrics.set("epoch_seconds",
                     std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+      // Rows first, then the checkpoint: a crash between them leaves rows past the checkpoint, which the
+      // resumed run drops (above) and writes again; the other order would lose the epoch's row.
+      if (csv) csv->write(r.metrics);
+      if (jsonl) jsonl->write(r.metrics);
       if (!out_dir.empty() && config_.checkpoint_every > 0 &&
           (epoch_ % config_.checkpoint_every == 0 || epoch_ == config_.epochs)) {
         save_checkpoint(out_dir / "checkpoint");
       }
-      if (csv) csv->write(r.metrics);
-      if (jsonl) jsonl->write(r.metrics);
       if (callbacks.on_epoch) callbacks.on_epoch(r);
       results.push_back(std::move(r));
     }
@@ -432,20 +439,34 @@ class MopoTrainer {
             torch::kFloat64),
         true);
     buffer_.save(archive);
-    std::ostringstream os;
-    archive.save_to(os);
-    atomic_write(sub / "trainer.pt", os.str());
+    // Straight to the temporary file: the buffer is most of the bytes (42 MB at 250 000 rows), and an
+    // in-memory archive plus its string copy would cost two more passes over it.
+    atomic_write_with(sub / "trainer.pt", [&](const std::string& tmp) {
+      try {
+        archive.save_to(tmp);
+      } catch (const c10::Error& e) {
+        throw IoError((sub / "trainer.pt").string() + ": cannot write " + tmp + ": " +
+                      e.what_without_backtrace());
+      }
+    });
     nlohmann::json latest = {{"epoch", epoch_},
                              {"dir", name},
                              {"model", model_ready_},
                              {"penalty", std::string(PenaltyT::kName)},
                              {"config", config::to_json(config_)}};
     atomic_write(dir / "latest.json", latest.dump(2) + "\n");
-    // Older checkpoints are no longer needed once latest.json points at the new one.
+    // Older checkpoints are no longer needed once latest.json points at the new one; temporary files
+    // left here by a process killed mid-write (atomic_write's "<file>.tmp.<pid>.<n>") are litter.
+    auto stale_temp = [](const fs::directory_entry& e) {
+      return e.is_regular_file() && e.path().filename().string().find(".tmp.") != std::string::npos;
+    };
     for (const auto& entry : fs::directory_iterator(dir)) {
       const auto fname = entry.path().filename().string();
-      if (entry.is_directory() && fname.rfind("epoch-", 0) == 0 && fname != name)
+      if ((entry.is_directory() && fname.rfind("epoch-", 0) == 0 && fname != name) || stale_temp(entry))
         fs::remove_all(entry.path());
+    }
+    for (const auto& entry : fs::directory_iterator(sub)) {
+      if (stale_temp(entry)) fs::remove(entry.path());
     }
   }
 

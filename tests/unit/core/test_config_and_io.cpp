@@ -228,6 +228,27 @@ TEST_CASE("metrics: ordered, unique names, CSV and JSONL writers", "[unit][core]
   fs::remove_all(dir);
 }
 
+TEST_CASE("keep_log_rows_through: a resumed run drops rows past its checkpoint and a torn line",
+          "[unit][core][metrics]") {
+  const auto dir = temp_dir("keep_rows");
+  mopo::atomic_write(dir / "m.csv", "epoch,loss\n1,0.5\n2,0.25\n3,0.125\n4,0.0");  // row 4 torn
+  mopo::atomic_write(dir / "m.jsonl", "{\"epoch\":1}\n{\"epoch\":2}\n{\"epoch\":3}\n{\"ep");
+  mopo::keep_log_rows_through(dir / "m.csv", "epoch", 2);
+  mopo::keep_log_rows_through(dir / "m.jsonl", "epoch", 2);
+  CHECK(mopo::read_file(dir / "m.csv") == "epoch,loss\n1,0.5\n2,0.25\n");
+  CHECK(mopo::read_file(dir / "m.jsonl") == "{\"epoch\":1}\n{\"epoch\":2}\n");
+  mopo::keep_log_rows_through(dir / "m.csv", "epoch", 5);  // nothing past 5: unchanged
+  CHECK(mopo::read_file(dir / "m.csv") == "epoch,loss\n1,0.5\n2,0.25\n");
+  mopo::keep_log_rows_through(dir / "absent.csv", "epoch", 1);  // a missing log stays missing
+  CHECK_FALSE(fs::exists(dir / "absent.csv"));
+  mopo::atomic_write(dir / "bad.csv", "step,loss\n1,0.5\n");
+  CHECK_THROWS_WITH(mopo::keep_log_rows_through(dir / "bad.csv", "epoch", 1),
+                    Contains("bad.csv:1") && Contains("no column \"epoch\""));
+  mopo::atomic_write(dir / "bad.jsonl", "{\"epoch\":1}\nnot json\n");
+  CHECK_THROWS_WITH(mopo::keep_log_rows_through(dir / "bad.jsonl", "epoch", 1), Contains("bad.jsonl:2"));
+  fs::remove_all(dir);
+}
+
 TEST_CASE("progress bar: plain lines when not a TTY, redraws when it is", "[unit][core][progress]") {
   std::ostringstream plain;
   {
