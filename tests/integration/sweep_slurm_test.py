@@ -5,7 +5,9 @@ or changed), on real runs of train_mopo: 2 seeds x 2 algorithms, tiny settings, 
 halfcheetah-random dataset collected with real MuJoCo by make_datasets (as tests/integration/sweep_test.py).
 
 Checks: the job array is submitted with the throttle; a second `sweep slurm` while it is queued or running
-submits nothing; one array task requeued mid-run (`scontrol requeue`) resumes its run from the checkpoint
+submits nothing; while two tasks are frozen mid-run (`scontrol suspend`, so no check depends on how fast the
+machine is) a second process may not train into a busy run, and one task requeued mid-run (`scontrol requeue`)
+resumes its run from the checkpoint
 with every epoch's metrics row exactly once; `plan` (run directories only, no scheduler) ends with 4 done;
 every task has its own log; `report` writes the table and the PNG. The daemons are always stopped.
 
@@ -335,8 +337,9 @@ def main():
         pending3 = cluster.run(["squeue", "-h", "-j", f"{job}_3", "-o", "%T"]).stdout.strip()
         check(pending3 == "PENDING", f"task {job}_3 is held back by the throttle ({pending3})")
         cluster.run(["scancel", f"{job}_3"])
-        check(wait_for(lambda: cluster.run(["squeue", "-h", "-j", job, "-r", "-o", "%K"]).stdout.split()
-                       == ["0", "1", "2"] or None, 20, 0.2) is not None, f"scancel {job}_3")
+        # Tasks 0-2 may start or finish meanwhile (a loaded machine): only task 3 must be gone.
+        check(wait_for(lambda: "3" not in cluster.run(["squeue", "-h", "-j", job, "-r", "-o", "%K"]).stdout.split()
+                       or None, 20, 0.2) is not None, f"scancel {job}_3")
         r = sweep("slurm", spec_file, "--partition", "test", "--throttle", "2")
         m2 = re.search(r"submitted job array (\d+)", r.stdout)
         check(r.returncode == 0 and m2 and "1 pending runs" in r.stdout and "no longer queued" in r.stdout,
@@ -358,22 +361,36 @@ def main():
         if not check(wait_for(checkpointed, 300, 0.1), f"task {job}_0 ({index[0]}) wrote a checkpoint"):
             print(tail(os.path.join(run0, "sweep.log")))
             return
-        # While task 1 trains its run, no second process may train into that directory.
+        # Freeze tasks 0 and 1 (`scontrol suspend`: SIGSTOP to their processes) so that neither run can finish
+        # while the checks below run, however loaded the machine is; both are mid-run here.
         run1 = os.path.join(out, *index[1].split("/"))
         busy = wait_for(lambda: os.path.exists(os.path.join(run1, "sweep-lock.json")), 60, 0.1)
+        for t in (0, 1):
+            r = cluster.run(["scontrol", "suspend", f"{job}_{t}"])
+            check(r.returncode == 0, f"scontrol suspend {job}_{t} {r.stderr.strip()}")
+        epoch0 = json.load(open(ckpt)).get("epoch", 0)
+        if not check(epoch0 < epochs and busy, f"runs 0 and 1 are mid-run when suspended (run 0 at epoch {epoch0})"):
+            return
+        # While task 1 trains its run, no second process may train into that directory.
         r = sweep("run-one", spec_file, "--index-file", index_file, "--index", "1")
-        check(busy and r.returncode == 1 and "another process runs it" in r.stderr,
+        check(r.returncode == 1 and "another process runs it" in r.stderr,
               f"run-one of a run that task {job}_1 is training refuses: {last_line(r)}")
+        r = cluster.run(["scontrol", "resume", f"{job}_1"])
+        check(r.returncode == 0, f"scontrol resume {job}_1 {r.stderr.strip()}")
+        # Requeue the suspended task 0 mid-run: it must resume from its checkpoint.
         r = cluster.run(["scontrol", "requeue", f"{job}_0"])
         check(r.returncode == 0, f"scontrol requeue {job}_0 {r.stderr.strip()}")
-        note(f"requeued {job}_0 after epoch {json.load(open(ckpt)).get('epoch')}")
+        note(f"requeued {job}_0 after epoch {epoch0}")
         # A requeued job is held back ~2 min (its BeginTime) before it is eligible again; start it now instead.
         def task0():
             return cluster.run(["squeue", "-h", "-j", f"{job}_0", "-o", "%T %r"]).stdout.split()
 
         check(wait_for(lambda: task0()[:1] == ["PENDING"], 60, 0.2), f"{job}_0 is pending again after the requeue")
+        # Requeued while suspended, Slurm also holds it (JobHeldAdmin): release it.
+        cluster.run(["scontrol", "release", f"{job}_0"])
         cluster.run(["scontrol", "update", f"jobid={job}_0", "StartTime=now"])
-        check(wait_for(lambda: "BeginTime" not in task0(), 30, 0.5), f"{job}_0 is eligible again ({task0()})")
+        check(wait_for(lambda: not any(r in " ".join(task0()) for r in ("BeginTime", "JobHeld")), 30, 0.5),
+              f"{job}_0 is eligible again ({task0()})")
 
         def finished():
             r = sweep("plan", spec_file)
