@@ -379,6 +379,17 @@ inline TransitionDataset stitch(const TransitionDataset& first, const Transition
   return concatenate({first.slice(0, last + 1), second});
 }
 
+/// A file named in a card (a behaviour checkpoint), written relative to the card's directory `card_dir`
+/// (`policies/<task>/policy_<step>.pt`), never as the building machine's absolute path, so a committed card
+/// stays true in any checkout (issue 13). Resolve it with `card_dir / path`.
+inline std::string card_relative_path(const std::filesystem::path& file,
+                                      const std::filesystem::path& card_dir) {
+  return std::filesystem::absolute(file)
+      .lexically_normal()
+      .lexically_relative(std::filesystem::absolute(card_dir).lexically_normal())
+      .generic_string();
+}
+
 /// The JSON card written beside each dataset file.
 inline nlohmann::json make_card(const std::string& name, const std::string& kind, const TransitionDataset& d,
                                 const ZooOptions& options, const nlohmann::json& behaviour) {
@@ -453,7 +464,9 @@ nlohmann::json build_task(const std::string& task, EnvT& env, EnvT& eval_env, co
   nlohmann::json summary;
   summary["task"] = task;
   auto policy_json = [&](const Checkpoint& c) {
-    nlohmann::json j = {{"policy", c.file.string()}, {"sac_step", c.step}, {"eval_return", c.eval_return}};
+    nlohmann::json j = {{"policy", card_relative_path(c.file, out_dir)},
+                        {"sac_step", c.step},
+                        {"eval_return", c.eval_return}};
     const double score = reference.normalized(c.eval_return);
     if (std::isfinite(score)) j["d4rl_normalized_score"] = 100.0 * score;
     return j;
@@ -538,7 +551,9 @@ inline nlohmann::json save_replay_dataset(
   }
   nlohmann::json cps = nlohmann::json::array();
   for (const auto& c : run.checkpoints) {
-    cps.push_back({{"policy", c.file.string()}, {"sac_step", c.step}, {"eval_return", c.eval_return}});
+    cps.push_back({{"policy", card_relative_path(c.file, out_dir)},
+                   {"sac_step", c.step},
+                   {"eval_return", c.eval_return}});
   }
   behaviour["checkpoints"] = cps;
   behaviour["best_eval_return"] = run.expert.eval_return;

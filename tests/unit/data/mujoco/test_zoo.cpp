@@ -98,8 +98,12 @@ TEST_CASE("a tiny zoo build writes valid D4RL files and cards", "[mujoco][data][
   CHECK(summary["datasets"]["expert"]["behaviour"].contains("d4rl_normalized_score"));
   // Policies were saved and can be reused without training (no mixed dataset then).
   const auto again = dir / "again";
-  mopo::zoo::PretrainedPolicies pre{summary["datasets"]["medium"]["behaviour"]["policy"].get<std::string>(),
-                                    summary["datasets"]["expert"]["behaviour"]["policy"].get<std::string>()};
+  // Cards name the policies relative to their own directory, never by an absolute path.
+  const auto medium_policy = summary["datasets"]["medium"]["behaviour"]["policy"].get<std::string>();
+  const auto expert_policy = summary["datasets"]["expert"]["behaviour"]["policy"].get<std::string>();
+  CHECK(medium_policy.rfind("policies/hopper/policy_", 0) == 0);
+  CHECK(fs::path(expert_policy).is_relative());
+  mopo::zoo::PretrainedPolicies pre{(dir / medium_policy).string(), (dir / expert_policy).string()};
   const auto s2 = mopo::zoo::build_task("hopper", env, eval_env, o, again, hopper_ref, pre);
   CHECK_FALSE(fs::exists(again / "hopper-mixed.hdf5"));
   // Same seed, same policies → the same medium data.
@@ -154,6 +158,9 @@ TEST_CASE("replay recipe: halfcheetah-jump relabelled rewards match the jump tas
     CHECK(d.observation_dim() == 6);
     CHECK_FALSE(d.has_state());  // the observation is the full ODE state
     CHECK(card["behaviour"]["checkpoints"].size() == 2);
+    const auto first = card["behaviour"]["checkpoints"][0]["policy"].get<std::string>();
+    CHECK(first.rfind("policies/hiv/policy_", 0) == 0);
+    CHECK(fs::exists(dir / first));
   }
   fs::remove_all(dir);
 }
