@@ -5,7 +5,7 @@
 /// h = ReLU(W_l h + b_l) for the hidden layers, [μ, log σ] = W_N h + b_N, log σ clamped to
 /// [log_std_min, log_std_max]; the action is tanh(μ) (deterministic) or tanh(μ + σ·ε), ε ~ N(0, I)
 /// (SAC paper arXiv 1812.05905, Appendix C), then mapped to the environment's action box with
-/// low + (a + 1)(high − low)/2, as train::detail::ActionScaler does.
+/// low + (a + 1)(high − low)/2, as train::ActionScaler does.
 ///
 /// Example:
 /// @code
@@ -70,7 +70,7 @@ inline void check_rows(const Eigen::Ref<const RowMatrixXf>& m, Eigen::Index rows
   }
 }
 
-/// low + (a + 1)·(high − low)/2 for one action (train::detail::ActionScaler), half = (high − low)/2.
+/// low + (a + 1)·(high − low)/2 for one action (train::ActionScaler), half = (high − low)/2.
 template <class ArrayT>
 auto scale_to_box(const ArrayT& a, const Eigen::VectorXf& low, const Eigen::VectorXf& half) {
   return (low.array() + (a + 1.0f) * half.array()).matrix();

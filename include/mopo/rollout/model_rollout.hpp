@@ -117,9 +117,23 @@ class ModelRollout {
       : penalty_(std::move(penalty)), options_(std::move(options)) {
     options_.validate();
   }
+  /// The strategy named once: `ModelRollout<penalty::MaxStd> rollout(lambda, options);` (Eq. 5's λ).
+  ModelRollout(double lambda, RolloutOptions options, PenaltyT strategy = PenaltyT{})
+      : ModelRollout(penalty::PenaltyPolicy<PenaltyT>(lambda, std::move(strategy)), std::move(options)) {}
 
   [[nodiscard]] const RolloutOptions& options() const { return options_; }
   [[nodiscard]] const penalty::PenaltyPolicy<PenaltyT>& penalty() const { return penalty_; }
+
+  /// For penalties that need no simulator (all but penalty::TrueError): run() without the `truth` oracle.
+  template <class ModelT, class PolicyFn, class TerminalFn>
+  RolloutStats run(const ModelT& model, const torch::Tensor& start_obs, PolicyFn&& policy,
+                   TerminalFn&& terminal, RolloutBuffer& buffer, RandomState& rng) const {
+    static_assert(
+        !penalty::needs_ground_truth_v<PenaltyT>,
+        "this penalty needs the simulator's ground truth: pass truth(obs, act) -> penalty::GroundTruth");
+    return run(model, start_obs, std::forward<PolicyFn>(policy), std::forward<TerminalFn>(terminal), no_truth,
+               buffer, rng);
+  }
 
   /// Rolls out from `start_obs` [B, O] and appends every transition to `buffer` (which the caller
   /// has begun an epoch on). @throws ShapeError for bad shapes, ValueError if a policy action is not finite.
@@ -197,6 +211,11 @@ class ModelRollout {
   }
 
  private:
+  // The oracle of run()'s short form; never called (the penalty needs no ground truth there).
+  static penalty::GroundTruth no_truth(const torch::Tensor& /*obs*/, const torch::Tensor& /*act*/) {
+    throw ValueError("ModelRollout: this penalty needs no ground truth");
+  }
+
   // The [E, B, D] mean and std of a step are 2 × 25 MB at B = 50 000: allocated afresh each step, glibc
   // serves them by mmap and page-faults them in every time (performance-notes.md §1) unless the program
   // tunes malloc. They are views of storage kept across steps and rollouts instead (rows only shrink

@@ -159,25 +159,30 @@ class ReplayBuffer {
 
 /// A batch of `n` rows: ⌊n·ratio⌋ from `first`, the rest from `second`, concatenated in that order.
 /// MOPO trains SAC on 5 % real / 95 % model rows (OfflineRL-Kit `--real-ratio 0.05`: int(256·0.05) = 12
-/// real + 244 model; mopo-algorithm.md §8).
-/// @throws ValueError for ratio outside [0, 1], n ≤ 0, an empty buffer that must supply rows, or
-///         buffers of different dims (ShapeError).
-inline Batch sample_mixed(const ReplayBuffer& first, const ReplayBuffer& second, int64_t n, double ratio,
-                          RandomState& rng) {
+/// real + 244 model; mopo-algorithm.md §8). `First` and `Second` are any row sources with
+/// `sample(n, RandomState&) → Batch`: a ReplayBuffer, a RolloutBuffer (D_model), a TransitionDataset (D_env).
+/// MopoTrainer draws its batches with it.
+/// @throws ValueError for ratio outside [0, 1], n ≤ 0 or an empty source that must supply rows;
+///         ShapeError when the two sources' rows differ in observation or action size.
+template <class First, class Second>
+Batch sample_mixed(const First& first, const Second& second, int64_t n, double ratio, RandomState& rng) {
   if (!(ratio >= 0.0 && ratio <= 1.0)) {
     throw ValueError("sample_mixed: ratio must be in [0, 1], got " + std::to_string(ratio));
   }
   if (n <= 0) throw ValueError("sample_mixed: batch size must be > 0, got " + std::to_string(n));
-  if (first.obs_dim() != second.obs_dim() || first.act_dim() != second.act_dim()) {
-    throw ShapeError("sample_mixed: buffers differ in dims (obs " + std::to_string(first.obs_dim()) + " vs " +
-                     std::to_string(second.obs_dim()) + ", act " + std::to_string(first.act_dim()) + " vs " +
-                     std::to_string(second.act_dim()) + ")");
-  }
   const auto n_first = static_cast<int64_t>(std::floor(static_cast<double>(n) * ratio + 1e-9));
   const int64_t n_second = n - n_first;
   if (n_first == 0) return second.sample(n_second, rng);
   if (n_second == 0) return first.sample(n_first, rng);
-  return concat(first.sample(n_first, rng), second.sample(n_second, rng));
+  Batch a = first.sample(n_first, rng);
+  Batch b = second.sample(n_second, rng);
+  if (a.observations.size(1) != b.observations.size(1) || a.actions.size(1) != b.actions.size(1)) {
+    throw ShapeError("sample_mixed: the two sources' rows differ in dims (obs " +
+                     std::to_string(a.observations.size(1)) + " vs " +
+                     std::to_string(b.observations.size(1)) + ", act " + std::to_string(a.actions.size(1)) +
+                     " vs " + std::to_string(b.actions.size(1)) + ")");
+  }
+  return concat(a, b);
 }
 
 }  // namespace mopo

@@ -52,8 +52,9 @@
 #include "mopo/models/gaussian_ensemble.hpp"
 #include "mopo/penalty/penalties.hpp"
 #include "mopo/rollout/model_rollout.hpp"
+#include "mopo/rollout/replay_buffer.hpp"
 #include "mopo/rollout/rollout_buffer.hpp"
-#include "mopo/train/sac_trainer.hpp"
+#include "mopo/train/evaluate.hpp"
 
 namespace mopo::train {
 
@@ -199,7 +200,7 @@ class MopoTrainer {
         rng_(config_.seed),
         agent_(checked_dims(dataset_).first, checked_dims(dataset_).second, config_.sac, config_.seed),
         model_(make_model(config_, dataset_)),
-        rollout_(penalty::PenaltyPolicy<PenaltyT>(config_.lambda, std::move(strategy)), config_.rollout),
+        rollout_(config_.lambda, config_.rollout, std::move(strategy)),
         // The model-free baselines never fill D_model: a one-row buffer instead of retain·batch·h rows.
         buffer_(config_.uses_model() ? config_.retain_epochs : 1,
                 config_.uses_model() ? config_.rollout.rollout_batch * config_.rollout.horizon : 1,
@@ -286,10 +287,7 @@ class MopoTrainer {
   Batch sample_batch() {
     const int64_t b = config_.sac.batch_size;
     if (config_.real_only) return dataset_.sample(b, rng_);
-    const auto n_real = static_cast<int64_t>(std::floor(static_cast<double>(b) * config_.real_ratio + 1e-9));
-    if (n_real == 0) return buffer_.sample(b, rng_);
-    if (n_real == b) return dataset_.sample(b, rng_);
-    return concat(dataset_.sample(n_real, rng_), buffer_.sample(b - n_real, rng_));
+    return sample_mixed(dataset_, buffer_, b, config_.real_ratio, rng_);
   }
 
   /// Line 9: `steps_per_epoch` SAC updates, rolling out every `rollout_freq` steps.

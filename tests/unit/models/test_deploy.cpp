@@ -65,9 +65,9 @@ mopo::env::Box test_box(int64_t act_dim) {
   return box;
 }
 
-/// tanh-space actions [B, A] mapped to the box by the trainer's ActionScaler (sac_trainer.hpp), [B, A].
+/// tanh-space actions [B, A] mapped to the box by train::ActionScaler (train/evaluate.hpp), [B, A].
 torch::Tensor scaled_by_trainer(const torch::Tensor& a, const mopo::env::Box& box) {
-  const mopo::train::detail::ActionScaler scale(box);
+  const mopo::train::ActionScaler scale(box);
   const auto c = a.to(torch::kFloat64).contiguous();
   auto out = torch::empty_like(c);
   for (int64_t r = 0; r < c.size(0); ++r) {
@@ -143,7 +143,7 @@ TEST_CASE("deploy::Policy equals the LibTorch SAC actor for the registry's task 
     // The agent's lean act(std::vector<double>) path (what evaluate() uses), row 0.
     const Eigen::VectorXf o0 = obs_e.row(0).transpose();
     const auto lean = agent.act(std::vector<double>(o0.data(), o0.data() + o0.size()), true);
-    const auto lean_scaled = mopo::train::detail::ActionScaler(box)(lean);
+    const auto lean_scaled = mopo::train::ActionScaler(box)(lean);
     policy.act(o0, a);
     double err_lean = 0.0;
     for (int64_t j = 0; j < shape.act_dim; ++j)

@@ -135,6 +135,35 @@ TEST_CASE("ModelRollout: lengths <= h, terminated rows stop, r~ = r - lambda*u",
   CHECK(stats.transitions >= b);
 }
 
+TEST_CASE("ModelRollout's short forms (strategy named once, no oracle) equal the long form",
+          "[unit][rollout]") {
+  mopo::testing::ToyModel model;
+  mopo::RolloutOptions opts;
+  opts.rollout_batch = 32;
+  opts.horizon = 3;
+  const mopo::ModelRollout<mopo::penalty::MaxStd> long_form(
+      mopo::penalty::PenaltyPolicy<mopo::penalty::MaxStd>(0.7), opts);
+  const mopo::ModelRollout<mopo::penalty::MaxStd> short_form(0.7, opts);
+  CHECK(short_form.penalty().lambda() == 0.7);
+  auto policy = [](const torch::Tensor& s) { return torch::tanh(s.narrow(1, 0, 1)); };
+  auto terminal = [](const torch::Tensor&, const torch::Tensor&, const torch::Tensor& next) {
+    return next.select(1, 0) > 1.15;
+  };
+  auto truth = [](const torch::Tensor&, const torch::Tensor&) { return mopo::penalty::GroundTruth{}; };
+  mopo::RandomState start_rng(5);
+  const auto start = torch::rand({32, 2}, start_rng.generator());
+  mopo::RolloutBuffer a(1, 96, 2, 1), b(1, 96, 2, 1);
+  a.begin_epoch();
+  b.begin_epoch();
+  mopo::RandomState rng_a(9), rng_b(9);
+  const auto sa = long_form.run(model, start, policy, terminal, truth, a, rng_a);
+  const auto sb = short_form.run(model, start, policy, terminal, b, rng_b);
+  CHECK(sa.transitions == sb.transitions);
+  CHECK(sa.mean_reward == sb.mean_reward);
+  CHECK(a.contents().next_observations.equal(b.contents().next_observations));
+  CHECK(a.contents().rewards.equal(b.contents().rewards));
+}
+
 TEST_CASE("ModelRollout: random-action mode ignores the policy; non-finite predictions are dropped",
           "[unit][rollout]") {
   mopo::testing::ToyModel model;
