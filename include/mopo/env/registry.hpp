@@ -37,6 +37,15 @@
 
 namespace mopo::env {
 
+// kHasMujoco and make() differ with MOPO_HAS_MUJOCO: each variant lives in its own inline namespace, so a
+// program whose translation units link `mopo::mopo` and `mopo::mujoco` side by side gets two distinct
+// entities (mopo::env::with_mujoco::make, mopo::env::without_mujoco::make) instead of one inline function
+// with two bodies (a one-definition-rule violation the linker would resolve by picking either).
+#if defined(MOPO_HAS_MUJOCO)
+inline namespace with_mujoco {
+#else
+inline namespace without_mujoco {
+#endif
 /// Whether this build can make the MuJoCo tasks.
 inline constexpr bool kHasMujoco =
 #if defined(MOPO_HAS_MUJOCO)
@@ -44,6 +53,7 @@ inline constexpr bool kHasMujoco =
 #else
     false;
 #endif
+}  // namespace with_mujoco / without_mujoco
 
 /// The task names make() accepts (ant-angle also as "ant-angle-<degrees>").
 inline std::vector<std::string> task_names() {
@@ -76,6 +86,11 @@ inline double ant_angle_degrees(const std::string& name) {
 }
 }  // namespace detail
 
+#if defined(MOPO_HAS_MUJOCO)
+inline namespace with_mujoco {
+#else
+inline namespace without_mujoco {
+#endif
 /// Makes a task by name. `options` applies to the MuJoCo tasks (HIV uses its defaults).
 /// Throws mopo::ValueError for unknown names, or MuJoCo tasks in a build without MuJoCo.
 inline std::unique_ptr<Environment> make(const std::string& name, const MujocoOptions& options = {}) {
@@ -100,6 +115,7 @@ inline std::unique_ptr<Environment> make(const std::string& name, const MujocoOp
 #endif
   throw ValueError("task '" + name + "' needs MuJoCo: link the mopo::mujoco target (MOPO_WITH_MUJOCO=ON)");
 }
+}  // namespace with_mujoco / without_mujoco
 
 /// The TrueDynamics side of a task made by make() (every built-in task has one), or nullptr.
 inline TrueDynamics* as_true_dynamics(Environment& env) { return dynamic_cast<TrueDynamics*>(&env); }
