@@ -16,9 +16,7 @@ import concurrent.futures
 import json
 import os
 import re
-import resource
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -26,6 +24,9 @@ import time
 
 import h5py
 import numpy as np
+
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+from failing_runs import CRASH_SIGNS, file_size_limit  # noqa: E402
 
 if len(sys.argv) < 3:
     sys.exit("usage: bad_input_test.py <bin dir> <source dir> [id ...]")
@@ -37,8 +38,6 @@ for program in PROGRAMS:
         sys.exit(f"bad_input_test.py: {BIN}/{program}: not an executable")
 DOC = os.path.join(SOURCE, "docs", "reliability.md")
 POLICIES = os.path.join(SOURCE, "data", "zoo", "policies", "halfcheetah")
-CRASH_SIGNS = ("terminate called", "Aborted", "core dumped", "Segmentation fault", "internal error",
-               "HDF5-DIAG", "AddressSanitizer", "runtime error:")
 
 
 def parse_catalogue(path):
@@ -169,13 +168,6 @@ def ts(*args, task="halfcheetah"):
 def ep(*args, task="halfcheetah"):
     return [os.path.join(BIN, "export_policy"), "--task", task] + defaults(
         args, out=W("exported", str(time.monotonic_ns())), episodes="0")
-
-
-def file_size_limit(limit):
-    def preexec():
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
-    return preexec
 
 
 def set_nan(f):

@@ -24,9 +24,7 @@ import glob
 import hashlib
 import json
 import os
-import resource
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -34,12 +32,14 @@ import time
 
 import h5py
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+from failing_runs import CRASH_SIGNS, file_size_limit  # noqa: E402
+
 if len(sys.argv) != 3:
     sys.exit("usage: write_failure_test.py <bin dir> <source dir>")
 BIN, SOURCE = (os.path.abspath(a) for a in sys.argv[1:3])
 TRAIN_MOPO, MAKE_DATASETS = os.path.join(BIN, "train_mopo"), os.path.join(BIN, "make_datasets")
 POLICIES = os.path.join(SOURCE, "data", "zoo", "policies", "halfcheetah")
-CRASH_SIGNS = ("terminate called", "Aborted", "core dumped", "Segmentation fault", "internal error", "HDF5-DIAG")
 failures, skipped, mounts = [], [], []
 
 
@@ -85,13 +85,6 @@ def digest(paths):
         with open(p, "rb") as f:
             out[os.path.basename(os.path.dirname(p)) + "/" + os.path.basename(p)] = hashlib.sha256(f.read()).hexdigest()
     return out
-
-
-def file_size_limit(limit):
-    def preexec():
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
-    return preexec
 
 
 def temp_files(root):
