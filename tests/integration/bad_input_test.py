@@ -232,6 +232,7 @@ BUILDERS = {
     "tm-no-task": lambda: (tm(task=None),),
     "tm-unknown-flag": lambda: (tm("--epochz", "3"),),
     "tm-epochs-not-number": lambda: (tm("--epochs", "ten"),),
+    "tm-epochs-negative": lambda: (tm("--epochs", "-5"),),
     "tm-unknown-algo": lambda: (tm("--algo", "dqn"),),
     "tm-unknown-penalty": lambda: (tm("--penalty", "max_sdt"),),
     "tm-penalty-with-bc": lambda: (tm("--algo", "bc", "--penalty", "max_std"),),
@@ -309,6 +310,7 @@ BUILDERS = {
     "ep-agent-and-policy": lambda: (ep("--agent", AGENT(), "--policy", HC_POLICY),),
     "ep-unknown-task": lambda: (ep("--policy", HC_POLICY, task="cheetah"),),
     "ep-bad-format": lambda: (ep("--policy", HC_POLICY, "--format", "onnx"),),
+    "ep-episodes-negative": lambda: (ep("--policy", HC_POLICY, "--episodes", "-1"),),
     "ep-out-under-file": lambda: (ep("--policy", HC_POLICY, "--out", W("file-parent", "plain", "p.pt")),),
 }
 
