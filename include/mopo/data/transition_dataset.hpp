@@ -140,8 +140,9 @@ inline TransitionDataset qlearning_dataset(const TransitionDataset& raw,
                                            const QLearningOptions& options = {});
 
 /// The task a dataset's metadata names, if any: `metadata["task"]` (written by the dataset zoo,
-/// mopo::zoo::save_with_card) or, for a Minari dataset (load_minari()), the environment of
-/// `metadata["minari"]["env_spec"]["id"]` ("HalfCheetah-v4" → "halfcheetah") or the second part of
+/// mopo::zoo::save_with_card) or, for a Minari dataset (load_minari()), the environment id in
+/// `metadata["minari"]["env_spec"]` (a JSON string, as Minari writes it, or an object; "HalfCheetah-v4" →
+/// "halfcheetah") or the second part of
 /// `metadata["minari"]["dataset_id"]` ("mujoco/hopper/medium-v0" → "hopper"). Lower case.
 inline std::optional<std::string> dataset_task(const nlohmann::json& metadata);
 
