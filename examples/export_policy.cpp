@@ -18,6 +18,8 @@
 #include <mopo/env/registry.hpp>
 #include <mopo/train/sac_trainer.hpp>
 
+#include "common/cli.hpp"
+
 int main(int argc, char** argv) {
   mopo::configure_process();
   CLI::App app{"Export the actor of a SAC checkpoint as a zoo policy file"};
@@ -34,10 +36,10 @@ int main(int argc, char** argv) {
   app.add_option("--out", out, "policy file to write")->required();
   app.add_option("--format", format, "torch (zoo policy file) or eigen (deploy format, docs/deploy.md)")
       ->check(CLI::IsMember({"torch", "eigen"}));
-  app.add_option("--episodes", episodes, "deterministic evaluation episodes (0 = none)");
-  app.add_option("--seed", seed, "evaluation seed");
-  CLI11_PARSE(app, argc, argv);
-  try {
+  app.add_option("--episodes", episodes, "deterministic evaluation episodes (0 = none)")
+      ->check(mopo::examples::kNonNegative);
+  app.add_option("--seed", seed, "evaluation seed")->check(mopo::examples::kNonNegative);
+  return mopo::examples::run_cli("export_policy", app, argc, argv, [&] {
     auto env = mopo::env::make(task);
     mopo::agents::SACAgent agent(env->observation_dim(), env->action_dim());
     if (!agent_file.empty()) {
@@ -45,8 +47,7 @@ int main(int argc, char** argv) {
     } else if (!policy_file.empty()) {
       mopo::zoo::load_policy(agent, policy_file);
     } else {
-      std::cerr << "export_policy: give --agent or --policy\n";
-      return 2;
+      throw mopo::ConfigError("give --agent or --policy");
     }
     if (format == "eigen") {
       mopo::deploy::export_policy(agent, out, env->action_space());
@@ -83,9 +84,6 @@ int main(int argc, char** argv) {
                   << "\n";
       }
     }
-  } catch (const mopo::Error& e) {
-    std::cerr << "export_policy: " << e.what() << "\n";
-    return 2;
-  }
-  return 0;
+    return 0;
+  });
 }

@@ -30,6 +30,8 @@
 #include "mopo/env/registry.hpp"
 #include "mopo/env/scores.hpp"
 
+#include "common/cli.hpp"
+
 namespace {
 namespace fs = std::filesystem;
 void log_line(const std::string& msg) { std::cerr << "make_datasets: " << msg << "\n"; }
@@ -74,7 +76,7 @@ int main(int argc, char** argv) {
   app.add_option("--out", out, "output directory")->capture_default_str();
   auto* size_opt = app.add_option("--size", size, "transitions per dataset (default 100000; D4RL 1e6)");
   auto* steps_opt = app.add_option("--sac-steps", sac_steps, "behaviour SAC budget in env steps");
-  auto* seed_opt = app.add_option("--seed", seed, "seed");
+  auto* seed_opt = app.add_option("--seed", seed, "seed")->check(mopo::examples::kNonNegative);
   app.add_option("--config", config_file, "JSON file with ZooOptions");
   app.add_option("--set", overrides, "override one option, e.g. --set eval_every=5000 (repeatable)");
   app.add_option("--medium-policy", pre.medium, "medium policy file (zoo::save_policy; skips the SAC run)");
@@ -83,8 +85,7 @@ int main(int argc, char** argv) {
   auto* angle_opt =
       app.add_option("--with-ant-angle", with_angle,
                      "with --task ant: also save ant-angle-<deg> from the same SAC run's replay");
-  CLI11_PARSE(app, argc, argv);
-  try {
+  return mopo::examples::run_cli("make_datasets", app, argc, argv, [&] {
     mopo::zoo::ZooOptions o;
     if (!config_file.empty()) o = mopo::config::load_file<mopo::zoo::ZooOptions>(config_file);
     for (const auto& s : overrides) mopo::config::apply_override(o, s);
@@ -149,8 +150,5 @@ int main(int argc, char** argv) {
                 << card["episodes"]["mean_return"] << " / " << card["episodes"]["max_return"] << "\n";
     }
     return 0;
-  } catch (const mopo::Error& e) {
-    std::cerr << "make_datasets: error: " << e.what() << "\n";
-    return 1;
-  }
+  });
 }

@@ -25,6 +25,8 @@
 #include <mopo/train/mopo_trainer.hpp>
 #include <mopo/train/run_summary.hpp>
 
+#include "common/cli.hpp"
+
 namespace fs = std::filesystem;
 
 namespace {
@@ -104,16 +106,15 @@ int main(int argc, char** argv) {
   app.add_option("--algo", algo,
                  "mopo (with --penalty) | mbpo (u = 0) | mbpo-no-ens (u = 0, one model) | offline-sac | bc")
       ->check(CLI::IsMember({"mopo", "mbpo", "mbpo-no-ens", "offline-sac", "bc"}));
-  app.add_option("--seed", seed, "seed of everything");
-  app.add_option("--epochs", epochs, "policy epochs (overrides the config)");
+  app.add_option("--seed", seed, "seed of everything")->check(mopo::examples::kNonNegative);
+  app.add_option("--epochs", epochs, "policy epochs (overrides the config)")
+      ->check(mopo::examples::kNonNegative);
   app.add_option("--out", out, "output directory (metrics.csv, metrics.jsonl, checkpoint/)");
   app.add_flag("--resume", resume, "continue from <out>/checkpoint");
   app.add_option("--model", model, "trained ensemble to use instead of training one (e.g. <run>/model.pt)")
       ->check(CLI::ExistingFile);
   app.add_option("--set", overrides, "override a config key, e.g. --set sac.actor_lr=1e-4");
-  CLI11_PARSE(app, argc, argv);
-
-  try {
+  return mopo::examples::run_cli("train_mopo", app, argc, argv, [&]() -> int {
     mopo::train::MopoConfig cfg;
     if (!config_file.empty()) cfg = mopo::config::load_file<mopo::train::MopoConfig>(config_file);
     cfg.task = task;
@@ -131,7 +132,14 @@ int main(int argc, char** argv) {
       throw mopo::ConfigError(
           "--model: only for model-based runs (mopo, mbpo, mbpo-no-ens) without --resume");
 
-    const auto raw = mopo::load_d4rl_hdf5(dataset);
+    // The task first: a dataset or model of another task is refused before anything is trained.
+    auto eval_env = mopo::env::make(task);
+    auto oracle_env = mopo::env::make(task);
+    mopo::D4rlReadOptions read;
+    read.observation_dim = eval_env->observation_dim();
+    read.action_dim = eval_env->action_dim();
+    read.task = task;
+    const auto raw = mopo::load_d4rl_hdf5(dataset, read);
     mopo::QLearningOptions q;
     q.use_next_observations = raw.has_next_observations();  // exact s' at terminals for the model
     const auto data = mopo::qlearning_dataset(raw, q);
@@ -144,15 +152,15 @@ int main(int argc, char** argv) {
               << " episodes, behaviour return " << fmt(stats.mean_return)
               << (has_ref ? ", score " + fmt(data_score) : "") << "\n";
     // The data's score, the horizontal line of the run's plots (scripts/plot_curves.py --baseline).
-    fs::create_directories(out);
+    std::error_code ec;
+    fs::create_directories(out, ec);
+    if (ec) throw mopo::IoError(out + ": cannot create the output directory: " + ec.message());
     mopo::atomic_write(fs::path(out) / "dataset.csv",
                        "dataset,transitions,episodes,behaviour_return,behaviour_score\n" + dataset + "," +
                            std::to_string(data.size()) + "," + std::to_string(stats.count) + "," +
                            mopo::detail::format_number(stats.mean_return) + "," +
                            (has_ref ? mopo::detail::format_number(data_score) : "nan") + "\n");
 
-    auto eval_env = mopo::env::make(task);
-    auto oracle_env = mopo::env::make(task);
     return mopo::penalty::dispatch(penalty, [&](auto strategy) {
       using P = decltype(strategy);
       mopo::train::MopoTrainer<P> trainer(cfg, data, strategy);
@@ -162,12 +170,27 @@ int main(int argc, char** argv) {
           throw mopo::ValueError("task " + task + " cannot restore states from observations");
         trainer.set_true_dynamics(oracle);
       }
-      if (!resume) fs::remove(fs::path(out) / "model_report.json");  // a new run: no stale model facts
+      const fs::path old_report = fs::path(out) / "model_report.json";  // a new run: no stale model facts
+      if (!resume && fs::exists(old_report, ec) && !fs::remove(old_report, ec))
+        throw mopo::IoError(old_report.string() + ": cannot remove: " + ec.message());
       if (resume) {
         trainer.load_checkpoint(fs::path(out) / "checkpoint");
         std::cout << "resumed at epoch " << trainer.epoch() << "\n";  // (settings checked against it)
       } else if (cfg.uses_model() && !model.empty()) {
-        trainer.set_model(mopo::models::GaussianEnsemble::load(model));
+        auto ensemble = mopo::models::GaussianEnsemble::load(model);
+        if (ensemble.obs_dim() != read.observation_dim || ensemble.act_dim() != read.action_dim) {
+          throw mopo::ShapeError(model + ": the ensemble was trained for obs " +
+                                 std::to_string(ensemble.obs_dim()) + ", act " +
+                                 std::to_string(ensemble.act_dim()) + "; task " + task + " has obs " +
+                                 std::to_string(read.observation_dim) + ", act " +
+                                 std::to_string(read.action_dim) + " (a model of another task?)");
+        }
+        if (ensemble.ensemble_size() != cfg.ensemble.ensemble_size) {
+          throw mopo::ShapeError(model + ": the ensemble has " + std::to_string(ensemble.ensemble_size()) +
+                                 " members, the config's ensemble.ensemble_size is " +
+                                 std::to_string(cfg.ensemble.ensemble_size));
+        }
+        trainer.set_model(std::move(ensemble));
         std::cout << "dynamics ensemble loaded from " << model << "\n";
       } else if (cfg.uses_model()) {
         std::cout << "training the dynamics ensemble (" << cfg.ensemble.ensemble_size
@@ -212,8 +235,5 @@ int main(int argc, char** argv) {
                     stats.count, data_score, score_word, model);
       return 0;
     });
-  } catch (const mopo::Error& e) {
-    std::cerr << "train_mopo: " << e.what() << "\n";
-    return 2;
-  }
+  });
 }

@@ -17,6 +17,8 @@
 #include "mopo/env/registry.hpp"
 #include "mopo/train/sac_trainer.hpp"
 
+#include "common/cli.hpp"
+
 int main(int argc, char** argv) {
   mopo::configure_process();  // malloc settings + 1 intra-op thread (fastest for batch-256 updates)
   CLI::App app{"Online SAC on a mopo task; writes config.json, train.csv, eval.csv, metrics.jsonl, agent.pt"};
@@ -27,13 +29,12 @@ int main(int argc, char** argv) {
   app.add_option("--task", task, "task name (halfcheetah, hopper, walker2d, ant, ...)")
       ->capture_default_str();
   auto* steps_opt = app.add_option("--steps", steps, "environment steps (overrides total_steps)");
-  auto* seed_opt = app.add_option("--seed", seed, "seed (overrides the config's seed)");
+  auto* seed_opt = app.add_option("--seed", seed, "seed (overrides the config's seed)")
+                       ->check(mopo::examples::kNonNegative);
   app.add_option("--out", out, "output directory (default runs/sac-<task>-s<seed>)");
   app.add_option("--config", config_file, "JSON file with SACTrainerOptions (keys absent keep defaults)");
   app.add_option("--set", overrides, "override one option, e.g. --set sac.actor_lr=1e-4 (repeatable)");
-  CLI11_PARSE(app, argc, argv);
-
-  try {
+  return mopo::examples::run_cli("train_sac", app, argc, argv, [&] {
     mopo::train::SACTrainerOptions options;
     if (!config_file.empty()) options = mopo::config::load_file<mopo::train::SACTrainerOptions>(config_file);
     for (const auto& o : overrides) mopo::config::apply_override(options, o);
@@ -59,8 +60,5 @@ int main(int argc, char** argv) {
               << result.env_steps << " steps / " << result.updates << " updates in " << result.seconds
               << " s\n";
     return 0;
-  } catch (const mopo::Error& e) {
-    std::cerr << "train_sac: error: " << e.what() << "\n";
-    return 1;
-  }
+  });
 }

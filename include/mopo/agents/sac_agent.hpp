@@ -389,11 +389,15 @@ class SACAgent {
     const std::vector<int64_t> h(hidden.data_ptr<int64_t>(), hidden.data_ptr<int64_t>() + hidden.numel());
     if (dims.numel() != 2 || dims[0].item<int64_t>() != obs_dim_ || dims[1].item<int64_t>() != act_dim_ ||
         h != options_.hidden) {
-      throw ShapeError(file.string() + ": checkpoint dims (obs, act) = " + mopo::detail::describe(dims) +
-                       " values (" + std::to_string(dims.numel() > 0 ? dims[0].item<int64_t>() : -1) + ", " +
-                       std::to_string(dims.numel() > 1 ? dims[1].item<int64_t>() : -1) + ") / hidden size " +
-                       std::to_string(h.size()) + " do not match this agent (" + std::to_string(obs_dim_) +
-                       ", " + std::to_string(act_dim_) + ")");
+      auto list = [](const std::vector<int64_t>& v) {
+        std::string out = "[";
+        for (std::size_t i = 0; i < v.size(); ++i) out += (i ? ", " : "") + std::to_string(v[i]);
+        return out + "]";
+      };
+      const std::vector<int64_t> d(dims.data_ptr<int64_t>(), dims.data_ptr<int64_t>() + dims.numel());
+      throw ShapeError(file.string() + ": SACAgent checkpoint for (obs, act) = " + list(d) + ", hidden " +
+                       list(h) + "; expected (obs, act) = " + list({obs_dim_, act_dim_}) + ", hidden " +
+                       list(options_.hidden) + " (an agent of another task or network size?)");
     }
     try {
       read_module(root, "actor", *actor_);

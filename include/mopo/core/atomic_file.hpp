@@ -27,11 +27,16 @@ inline std::string temp_path_for(const std::filesystem::path& target) {
   return target.string() + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter.fetch_add(1));
 }
 
-inline void fsync_path(const std::string& path, bool directory) {
+/// fsync(2) of `path`: 0 on success (or where the file system cannot sync: EINVAL, ENOTSUP, or the path
+/// cannot be opened for it), else the errno of the failed sync (EIO, ENOSPC, EDQUOT: data did not reach
+/// the disk).
+inline int fsync_path(const std::string& path, bool directory) {
   const int fd = ::open(path.c_str(), directory ? O_RDONLY | O_DIRECTORY : O_RDONLY);
-  if (fd < 0) return;  // best effort: some filesystems refuse to open directories
-  (void)::fsync(fd);
+  if (fd < 0) return 0;  // best effort: some filesystems refuse to open directories
+  int err = ::fsync(fd) == 0 ? 0 : errno;
   ::close(fd);
+  if (err == EINVAL || err == ENOTSUP || err == EROFS) err = 0;
+  return err;
 }
 }  // namespace detail
 
@@ -40,7 +45,8 @@ inline void fsync_path(const std::string& path, bool directory) {
 /// `write(tmp)` must create the complete file at path `tmp` (for libraries such as HDF5 that want a
 /// path rather than a stream). If it throws, the temporary file is removed and the exception is
 /// rethrown; `target` is untouched. Parent directories are created.
-/// @throws IoError naming `target` if the rename fails.
+/// @throws IoError naming `target` if the directory cannot be created, the file cannot be flushed to disk
+/// or renamed; the temporary file is then removed and the previous `target` is kept.
 inline void atomic_write_with(const std::filesystem::path& target,
                               const std::function<void(const std::string& tmp)>& write) {
   namespace fs = std::filesystem;
@@ -63,13 +69,16 @@ inline void atomic_write_with(const std::filesystem::path& target,
   if (!fs::exists(tmp, ec)) {
     throw IoError(target.string() + ": atomic write produced no file at " + tmp);
   }
-  detail::fsync_path(tmp, false);
+  if (const int err = detail::fsync_path(tmp, false); err != 0) {
+    fs::remove(tmp, ec);
+    throw IoError(target.string() + ": cannot flush " + tmp + " to disk: " + std::strerror(err));
+  }
   if (std::rename(tmp.c_str(), target.c_str()) != 0) {
     const std::string why = std::strerror(errno);
     fs::remove(tmp, ec);
     throw IoError(target.string() + ": cannot rename temporary file into place: " + why);
   }
-  detail::fsync_path(target.has_parent_path() ? target.parent_path().string() : ".", true);
+  (void)detail::fsync_path(target.has_parent_path() ? target.parent_path().string() : ".", true);
 }
 
 /// Writes `bytes` to `target` atomically (temp file + fsync + rename).
@@ -80,12 +89,15 @@ inline void atomic_write(const std::filesystem::path& target, std::string_view b
     if (f == nullptr) {
       throw IoError(target.string() + ": cannot open " + tmp + " for writing: " + std::strerror(errno));
     }
+    // The first failure's errno (ENOSPC, EFBIG, EDQUOT, EIO); a later call would overwrite it.
+    int err = 0;
     const std::size_t n = bytes.empty() ? 0 : std::fwrite(bytes.data(), 1, bytes.size(), f);
-    const bool flushed = std::fflush(f) == 0;
-    const bool closed = std::fclose(f) == 0;
-    if (n != bytes.size() || !flushed || !closed) {
-      throw IoError(target.string() + ": short write (" + std::to_string(n) + " of " +
-                    std::to_string(bytes.size()) + " bytes): " + std::strerror(errno));
+    if (n != bytes.size()) err = errno;
+    if (std::fflush(f) != 0 && err == 0) err = errno;
+    if (std::fclose(f) != 0 && err == 0) err = errno;
+    if (n != bytes.size() || err != 0) {
+      throw IoError(target.string() + ": cannot write " + tmp + " (" + std::to_string(n) + " of " +
+                    std::to_string(bytes.size()) + " bytes written): " + std::strerror(err != 0 ? err : EIO));
     }
   });
 }

@@ -9,9 +9,14 @@
 /// mopo::Metrics m{{"step", 1000}, {"eval/return", 4123.5}};
 /// csv.write(m); jsonl.write(m);
 /// @endcode
-/// Log files are appended line by line and flushed after each row, so a crash loses at most one row
-/// (they are logs, not checkpoints, so they are not written atomically).
+/// Log files are appended line by line, each row with one write(2), so a crash loses at most one row
+/// (they are logs, not checkpoints, so they are not written atomically). A row that cannot be written
+/// (disk full, file too large, read-only file system) throws IoError naming the file, and the partial
+/// row is cut off again: the file keeps its complete rows.
 #pragma once
+
+#include <fcntl.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cmath>
@@ -24,6 +29,7 @@
 #include <initializer_list>
 #include <iomanip>
 #include <limits>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
@@ -104,13 +110,53 @@ class Metrics {
 };
 
 namespace detail {
-inline std::ofstream open_log(const std::filesystem::path& file, bool append) {
-  std::error_code ec;
-  if (file.has_parent_path()) std::filesystem::create_directories(file.parent_path(), ec);
-  std::ofstream out(file, append ? std::ios::app : std::ios::trunc);
-  if (!out) throw IoError(file.string() + ": cannot open for writing: " + std::strerror(errno));
-  return out;
-}
+/// An append-only log file written one whole line (or header + line) at a time: either all of the bytes
+/// reach the file or none do — after a failed write (disk full, file too large, read-only, I/O error) the
+/// file is cut back to its length before the call, so it keeps only complete rows.
+class LogFile {
+ public:
+  LogFile(std::filesystem::path file, bool append) : file_(std::move(file)) {
+    std::error_code ec;
+    if (file_.has_parent_path()) std::filesystem::create_directories(file_.parent_path(), ec);
+    fd_ = ::open(file_.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | (append ? O_APPEND : O_TRUNC), 0644);
+    if (fd_ < 0) throw IoError(file_.string() + ": cannot open for writing: " + std::strerror(errno));
+    if (!append) return;
+    if (::lseek(fd_, 0, SEEK_END) < 0) {
+      const int err = errno;
+      ::close(fd_);
+      throw IoError(file_.string() + ": cannot seek to the end: " + std::strerror(err));
+    }
+  }
+  LogFile(const LogFile&) = delete;
+  LogFile& operator=(const LogFile&) = delete;
+  ~LogFile() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+
+  /// Appends `text` whole. @throws IoError naming the file and the reason; the file is unchanged then.
+  void append(const std::string& text) {
+    const off_t before = ::lseek(fd_, 0, SEEK_END);
+    std::size_t done = 0;
+    while (done < text.size()) {
+      const ssize_t n = ::write(fd_, text.data() + done, text.size() - done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        const int err = n < 0 ? errno : EIO;
+        // Cut the partial row off (needs no space); if even that fails, the torn last line is what a
+        // resumed run drops (keep_log_rows_through).
+        if (before >= 0 && done > 0) (void)::ftruncate(fd_, before);
+        throw IoError(file_.string() + ": cannot append a row (" + std::to_string(done) + " of " +
+                      std::to_string(text.size()) +
+                      " bytes written, the row was removed again): " + std::strerror(err));
+      }
+      done += static_cast<std::size_t>(n);
+    }
+  }
+
+ private:
+  std::filesystem::path file_;
+  int fd_ = -1;
+};
 
 /// Shortest round-trip text for a double; NaN/Inf spelled as Python's csv/pandas read them.
 inline std::string format_number(double v) {
@@ -141,41 +187,45 @@ class CsvWriter {
       std::stringstream ss(header);
       for (std::string col; std::getline(ss, col, ',');) columns_.push_back(col);
     }
-    out_ = detail::open_log(file_, append);
+    out_ = std::make_unique<detail::LogFile>(file_, append);
   }
 
-  /// Appends one row. @throws ValueError naming a metric that is not a column.
+  /// Appends one row (with the header before the first one), whole or not at all.
+  /// @throws ValueError naming a metric that is not a column; IoError naming the file if the write fails
+  /// (the file then still ends with the last complete row).
   void write(const Metrics& row) {
-    if (columns_.empty()) {
+    std::vector<std::string> columns = columns_;
+    std::ostringstream text;
+    if (columns.empty()) {
       for (const auto& m : row) {
         if (m.name.find_first_of(",\"\n") != std::string::npos) {
           throw ValueError(file_.string() + ": metric name \"" + m.name + "\" cannot be a CSV column");
         }
-        columns_.push_back(m.name);
+        columns.push_back(m.name);
       }
-      for (std::size_t i = 0; i < columns_.size(); ++i) out_ << (i ? "," : "") << columns_[i];
-      out_ << '\n';
+      for (std::size_t i = 0; i < columns.size(); ++i) text << (i ? "," : "") << columns[i];
+      text << '\n';
     }
     for (const auto& m : row) {
       bool known = false;
-      for (const auto& c : columns_) known = known || c == m.name;
+      for (const auto& c : columns) known = known || c == m.name;
       if (!known)
         throw ValueError(file_.string() + ": metric \"" + m.name + "\" is not a column of this CSV");
     }
-    for (std::size_t i = 0; i < columns_.size(); ++i) {
-      if (i) out_ << ',';
-      if (row.contains(columns_[i])) out_ << detail::format_number(row.at(columns_[i]));
+    for (std::size_t i = 0; i < columns.size(); ++i) {
+      if (i) text << ',';
+      if (row.contains(columns[i])) text << detail::format_number(row.at(columns[i]));
     }
-    out_ << '\n';
-    out_.flush();
-    if (!out_) throw IoError(file_.string() + ": write failed");
+    text << '\n';
+    out_->append(text.str());
+    columns_ = std::move(columns);
   }
 
   [[nodiscard]] const std::vector<std::string>& columns() const { return columns_; }
 
  private:
   std::filesystem::path file_;
-  std::ofstream out_;
+  std::unique_ptr<detail::LogFile> out_;
   std::vector<std::string> columns_;
 };
 
@@ -183,8 +233,9 @@ class CsvWriter {
 class JsonlWriter {
  public:
   explicit JsonlWriter(std::filesystem::path file, bool append = false)
-      : file_(std::move(file)), out_(detail::open_log(file_, append)) {}
+      : file_(std::move(file)), out_(std::make_unique<detail::LogFile>(file_, append)) {}
 
+  /// Appends one line, whole or not at all. @throws IoError naming the file if the write fails.
   void write(const Metrics& row) {
     nlohmann::ordered_json j = nlohmann::ordered_json::object();
     for (const auto& m : row) {
@@ -194,14 +245,12 @@ class JsonlWriter {
         j[m.name] = nullptr;
       }
     }
-    out_ << j.dump() << '\n';
-    out_.flush();
-    if (!out_) throw IoError(file_.string() + ": write failed");
+    out_->append(j.dump() + '\n');
   }
 
  private:
   std::filesystem::path file_;
-  std::ofstream out_;
+  std::unique_ptr<detail::LogFile> out_;
 };
 
 /// Keeps the rows of a metrics log (CSV with a header, or JSON lines) whose `column` is at most `max_value`,

@@ -43,6 +43,9 @@ struct D4rlReadOptions {
   /// the environment's spaces).
   int64_t observation_dim = 0;
   int64_t action_dim = 0;
+  /// If set, the task the file's metadata must name when it names one (metadata/task, written by the
+  /// dataset zoo; check_dataset_task()). Checked before the widths, and needs load_metadata.
+  std::string task;
 
   template <class V>
   void visit(V&& v) {
@@ -51,6 +54,7 @@ struct D4rlReadOptions {
     v("load_metadata", load_metadata);
     v("observation_dim", observation_dim);
     v("action_dim", action_dim);
+    v("task", task);
   }
 };
 
@@ -75,11 +79,13 @@ struct D4rlWriteOptions {
 /// Reads a D4RL-layout HDF5 file as raw rows (apply qlearning_dataset() to get transitions).
 /// Floating arrays become float32, flags bool; (N, 1) rewards/terminals/timeouts are squeezed.
 /// @throws IoError if the file cannot be opened; DatasetError naming the file and the key for a file that is
-/// not HDF5, truncated, lacks a required key, has a wrong rank, mismatched lengths, NaN/Inf or no rows.
+/// not HDF5, truncated, lacks a required key, has a wrong rank, mismatched lengths, NaN/Inf or no rows, or
+/// (with the options) names another task or has other widths.
 inline TransitionDataset load_d4rl_hdf5(const std::filesystem::path& path,
                                         const D4rlReadOptions& options = {});
 
-/// Writes `data` in D4RL's layout through a temporary file renamed into place (mopo::atomic_write_with).
+/// Writes `data` in D4RL's layout: the file is built in memory, then written through a temporary file
+/// renamed into place (mopo::atomic_write).
 /// `timeouts`, `next_observations`, state, infos and metadata are written when present.
 /// @throws DatasetError if `data` is invalid (nothing is written), ValueError for bad options, IoError /
 /// DatasetError naming the file and key if HDF5 fails; the previous file, if any, is then kept.
@@ -210,15 +216,6 @@ inline TransitionDataset load_d4rl_hdf5(const std::filesystem::path& path, const
     d.next_observations = detail::d4rl_read(f, "next_observations", torch::kFloat32, false, name);
     detail::d4rl_check_rows(d.next_observations, n, name, "next_observations");
   }
-  if (options.observation_dim > 0 && d.observation_dim() != options.observation_dim) {
-    throw DatasetError(name + ": observations: width " + std::to_string(d.observation_dim()) +
-                       " does not match the environment's observation_dim " +
-                       std::to_string(options.observation_dim));
-  }
-  if (options.action_dim > 0 && d.action_dim() != options.action_dim) {
-    throw DatasetError(name + ": actions: width " + std::to_string(d.action_dim()) +
-                       " does not match the environment's action_dim " + std::to_string(options.action_dim));
-  }
   if (h5::kind_of(f, "infos") == h5::ObjectKind::kGroup && (options.load_state || options.load_infos)) {
     for (const auto& child : h5::children(f, "infos", name)) {
       const std::string key = "infos/" + child;
@@ -246,6 +243,16 @@ inline TransitionDataset load_d4rl_hdf5(const std::filesystem::path& path, const
   if (options.load_metadata && h5::kind_of(f, "metadata") == h5::ObjectKind::kGroup) {
     detail::d4rl_read_metadata(f, "metadata", "", d.metadata, d.metadata_arrays, name);
   }
+  if (!options.task.empty()) check_dataset_task(d, options.task, name);
+  if (options.observation_dim > 0 && d.observation_dim() != options.observation_dim) {
+    throw DatasetError(name + ": observations: width " + std::to_string(d.observation_dim()) +
+                       " does not match the environment's observation_dim " +
+                       std::to_string(options.observation_dim));
+  }
+  if (options.action_dim > 0 && d.action_dim() != options.action_dim) {
+    throw DatasetError(name + ": actions: width " + std::to_string(d.action_dim()) +
+                       " does not match the environment's action_dim " + std::to_string(options.action_dim));
+  }
   d.validate(name);
   return d;
 }
@@ -258,9 +265,18 @@ inline void save_d4rl_hdf5(const std::filesystem::path& path, const TransitionDa
   data.validate(name);
   if (!data.metadata.is_object()) throw ValueError(name + ": metadata: expected a JSON object");
   const h5::ErrorSilencer silence;
-  atomic_write_with(path, [&](const std::string& tmp) {
-    auto file = h5::own(H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), H5Fclose, name, "",
-                        "cannot create HDF5 file " + tmp);
+  // The file is built in memory (HDF5's core driver without a backing store) and its image written with
+  // atomic_write, whose every step is checked. HDF5 never writes to disk itself here: a write or close
+  // that fails inside HDF5 (disk full, file too large) leaves a half-closed file in its ID table, and
+  // HDF5 1.10 then crashes at exit (H5F__close_cb from H5_term_library).
+  std::string image;
+  {
+    auto fapl = h5::own(H5Pcreate(H5P_FILE_ACCESS), H5Pclose, name, "", "cannot create property list");
+    h5::check(H5Pset_fapl_core(fapl.get(), std::size_t{1} << 20, /*backing_store=*/0), name, "",
+              "cannot select the in-memory HDF5 driver");
+    const std::string memory_name = detail::temp_path_for(path);  // unique: never a file HDF5 has open
+    auto file = h5::own(H5Fcreate(memory_name.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get()), H5Fclose,
+                        name, "", "cannot create the in-memory HDF5 file");
     const hid_t f = file.get();
     const auto dt = options.dtype;
     const int gz = options.gzip_level;
@@ -279,8 +295,16 @@ inline void save_d4rl_hdf5(const std::filesystem::path& path, const TransitionDa
       h5::write_tensor(f, "metadata/" + key, t,
                        t.scalar_type() == torch::kFloat64 ? torch::kFloat64 : torch::kFloat32, 0, name);
     }
-    if (file.close() < 0) throw IoError(h5::message(name, "", "cannot close (flush) HDF5 file " + tmp));
-  });
+    h5::check(H5Fflush(f, H5F_SCOPE_GLOBAL), name, "", "cannot flush the in-memory HDF5 file");
+    const ssize_t size = H5Fget_file_image(f, nullptr, 0);
+    if (size <= 0) throw DatasetError(h5::message(name, "", "cannot get the HDF5 file image"));
+    image.resize(static_cast<std::size_t>(size));
+    if (H5Fget_file_image(f, image.data(), image.size()) != size) {
+      throw DatasetError(h5::message(name, "", "cannot copy the HDF5 file image"));
+    }
+    h5::check(file.close(), name, "", "cannot close the in-memory HDF5 file");
+  }
+  atomic_write(path, image);
 }
 
 }  // namespace mopo

@@ -327,6 +327,13 @@ inline torch::Tensor read_tensor(hid_t dset, const DatasetInfo& in, torch::Dtype
 inline std::string read_string(hid_t dset, const DatasetInfo& in, const std::string& file,
                                const std::string& key) {
   Handle mtype = own(H5Tcopy(H5T_C_S1), H5Tclose, file, key, "cannot create string type");
+  // The file's character set (h5py writes str as variable-length UTF-8): HDF5 converts no strings
+  // between ASCII and UTF-8, so a memory type of the other set fails to read.
+  {
+    Handle ftype = own(H5Dget_type(dset), H5Tclose, file, key, "cannot read datatype");
+    const H5T_cset_t cset = H5Tget_cset(ftype.get());
+    if (cset >= 0) check(H5Tset_cset(mtype.get(), cset), file, key, "cannot set the character set");
+  }
   if (in.is_vlen_string) {
     check(H5Tset_size(mtype.get(), H5T_VARIABLE), file, key, "cannot set string size");
     char* ptr = nullptr;

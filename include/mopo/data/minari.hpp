@@ -41,11 +41,15 @@ namespace mopo {
 struct MinariReadOptions {
   bool load_infos = true;    ///< infos/* arrays (qpos and qvel go to the state fields)
   int64_t max_episodes = 0;  ///< read only the first episodes (by id); 0 = all
+  /// If set, the task metadata.json must name when it names one (env_spec's id or dataset_id;
+  /// check_dataset_task()), e.g. "hopper" for "mujoco/hopper/medium-v0".
+  std::string task;
 
   template <class V>
   void visit(V&& v) {
     v("load_infos", load_infos);
     v("max_episodes", max_episodes);
+    v("task", task);
   }
 };
 
@@ -241,6 +245,7 @@ inline TransitionDataset load_minari(const std::filesystem::path& path, const Mi
     }
     out.metadata["minari"] = std::move(meta);
   }
+  if (!options.task.empty()) check_dataset_task(out, options.task, name);
   return out;
 }
 

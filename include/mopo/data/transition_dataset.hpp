@@ -23,12 +23,15 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdint>
 #include <limits>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "mopo/core/error.hpp"
@@ -135,6 +138,20 @@ inline TransitionDataset concatenate(const std::vector<TransitionDataset>& parts
 /// their transitions. The result has `timeouts` all false and `next_observations` set.
 inline TransitionDataset qlearning_dataset(const TransitionDataset& raw,
                                            const QLearningOptions& options = {});
+
+/// The task a dataset's metadata names, if any: `metadata["task"]` (written by the dataset zoo,
+/// mopo::zoo::save_with_card) or, for a Minari dataset (load_minari()), the environment id in
+/// `metadata["minari"]["env_spec"]` (a JSON string, as Minari writes it, or an object; "HalfCheetah-v4" →
+/// "halfcheetah") or the second part of
+/// `metadata["minari"]["dataset_id"]` ("mujoco/hopper/medium-v0" → "hopper"). Lower case.
+inline std::optional<std::string> dataset_task(const nlohmann::json& metadata);
+
+/// Checks that the dataset read from `source` was collected on `task` when its metadata says
+/// (dataset_task()); a dataset without that metadata (e.g. D4RL's own files) passes.
+/// @throws DatasetError "<source>: the dataset's metadata names task 'hopper' (metadata/task), expected
+/// 'halfcheetah'".
+inline void check_dataset_task(const TransitionDataset& data, const std::string& task,
+                               const std::string& source);
 
 // ---------------------------------------------------------------------------------------------------------
 // Implementation
@@ -392,6 +409,51 @@ inline TransitionDataset qlearning_dataset(const TransitionDataset& raw, const Q
                                                         : raw.observations.index_select(0, index + 1);
   out.timeouts = torch::zeros({index.size(0)}, torch::kBool);  // rule 6: time-outs are not returned
   return out;
+}
+
+namespace detail {
+inline std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return s;
+}
+// Where dataset_task() found the name, for messages.
+inline std::optional<std::pair<std::string, std::string>> dataset_task_and_key(const nlohmann::json& m) {
+  if (!m.is_object()) return std::nullopt;
+  if (m.contains("task") && m["task"].is_string()) return std::make_pair(lower(m["task"]), "metadata/task");
+  if (!m.contains("minari") || !m["minari"].is_object()) return std::nullopt;
+  const auto& minari = m["minari"];
+  // Minari writes env_spec as a JSON string (gymnasium's EnvSpec.to_json()); accept an object too.
+  nlohmann::json spec = minari.contains("env_spec") ? minari["env_spec"] : nlohmann::json();
+  if (spec.is_string()) spec = nlohmann::json::parse(spec.get<std::string>(), nullptr, false);
+  if (spec.is_object() && spec.contains("id") && spec["id"].is_string()) {
+    std::string id = spec["id"];
+    if (const auto v = id.rfind("-v"); v != std::string::npos) id.resize(v);  // "HalfCheetah-v4"
+    if (const auto slash = id.rfind('/'); slash != std::string::npos) id = id.substr(slash + 1);
+    return std::make_pair(lower(id), "metadata.json env_spec.id");
+  }
+  if (minari.contains("dataset_id") && minari["dataset_id"].is_string()) {
+    const std::string id = minari["dataset_id"];  // "<namespace>/<env>/<name>-v<k>"
+    const auto first = id.find('/');
+    const auto second = first == std::string::npos ? std::string::npos : id.find('/', first + 1);
+    if (second != std::string::npos)
+      return std::make_pair(lower(id.substr(first + 1, second - first - 1)), "metadata.json dataset_id");
+  }
+  return std::nullopt;
+}
+}  // namespace detail
+
+inline std::optional<std::string> dataset_task(const nlohmann::json& metadata) {
+  if (auto found = detail::dataset_task_and_key(metadata)) return found->first;
+  return std::nullopt;
+}
+
+inline void check_dataset_task(const TransitionDataset& data, const std::string& task,
+                               const std::string& source) {
+  const auto found = detail::dataset_task_and_key(data.metadata);
+  if (!found || found->first == detail::lower(task)) return;
+  throw DatasetError(source + ": the dataset's metadata names task '" + found->first + "' (" + found->second +
+                     "), expected '" + task + "'");
 }
 
 }  // namespace mopo

@@ -273,10 +273,51 @@ inline void save_policy(agents::SACAgent& agent, const std::filesystem::path& fi
 }
 
 /// Loads an actor written by save_policy() into `agent` (same observation/action sizes and hidden layers).
-/// @throws IoError naming the file if it cannot be read or does not match.
+/// Every parameter's shape is checked first (LibTorch's loader would silently take other shapes), so a
+/// policy of another task or network size is refused with what was expected and what the file holds.
+/// @throws IoError naming the file if it cannot be read or is not a policy file, ShapeError naming the file
+/// and the tensor if its shapes do not fit `agent`.
 inline void load_policy(agents::SACAgent& agent, const std::filesystem::path& file) {
+  if (!std::filesystem::exists(file)) throw IoError(file.string() + ": no such file");
+  torch::serialize::InputArchive archive;
   try {
-    torch::load(agent.actor(), file.string());
+    archive.load_from(file.string());
+  } catch (const c10::Error& e) {
+    throw IoError(file.string() + ": not a zoo policy file (" + e.what_without_backtrace() + ")");
+  }
+  auto dims = [](c10::IntArrayRef s) {
+    std::string out = "[";
+    for (std::size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
+    return out + "]";
+  };
+  for (const auto& p : agent.actor()->named_parameters()) {
+    const std::string& key = p.key();  // "l0.weight": sub-archive "l0", tensor "weight"
+    torch::serialize::InputArchive* at = &archive;
+    std::vector<torch::serialize::InputArchive> subs;
+    subs.reserve(key.size());
+    std::size_t start = 0;
+    bool found = true;
+    for (std::size_t dot = key.find('.'); found && dot != std::string::npos; dot = key.find('.', start)) {
+      subs.emplace_back();
+      found = at->try_read(key.substr(start, dot - start), subs.back());
+      at = &subs.back();
+      start = dot + 1;
+    }
+    torch::Tensor t;
+    if (!found || !at->try_read(key.substr(start), t)) {
+      throw IoError(file.string() + ": not a zoo policy file: no tensor \"" + key + "\"");
+    }
+    if (t.sizes() != p.value().sizes()) {
+      std::string hidden;
+      for (const auto h : agent.options().hidden) hidden += (hidden.empty() ? "" : ", ") + std::to_string(h);
+      throw ShapeError(file.string() + ": policy tensor " + key + " has shape " + dims(t.sizes()) +
+                       ", expected " + dims(p.value().sizes()) + " for obs " +
+                       std::to_string(agent.obs_dim()) + ", act " + std::to_string(agent.act_dim()) +
+                       ", hidden [" + hidden + "] (a policy of another task or network size?)");
+    }
+  }
+  try {
+    agent.actor()->load(archive);
   } catch (const c10::Error& e) {
     throw IoError(file.string() + ": cannot load SAC policy (actor): " + e.what_without_backtrace());
   }
@@ -419,8 +460,12 @@ inline nlohmann::json make_card(const std::string& name, const std::string& kind
 }
 
 /// Saves `d` as `<dir>/<name>.hdf5` with its card `<dir>/<name>.json` (both written atomically).
+/// `metadata/task` records the task the data belongs to (train_mopo checks it against --task,
+/// mopo::check_dataset_task).
 inline void save_with_card(const std::filesystem::path& dir, const std::string& name, const std::string& kind,
-                           TransitionDataset d, const ZooOptions& options, const nlohmann::json& behaviour) {
+                           TransitionDataset d, const ZooOptions& options, const nlohmann::json& behaviour,
+                           const std::string& task) {
+  d.metadata["task"] = task;
   d.metadata["algorithm"] = kind == "random" ? "uniform random" : "SAC";
   d.metadata["zoo_kind"] = kind;
   d.metadata["seed"] = static_cast<int64_t>(options.seed);
@@ -493,13 +538,13 @@ nlohmann::json build_task(const std::string& task, EnvT& env, EnvT& eval_env, co
     summary["checkpoints"] = cps;
     nlohmann::json b = policy_json(medium);
     b["recipe"] = "replay buffer of the behaviour SAC up to the medium checkpoint (D4RL medium-replay)";
-    save_with_card(out_dir, task + "-mixed", "mixed", run.replay, options, b);
+    save_with_card(out_dir, task + "-mixed", "mixed", run.replay, options, b, task);
     summary["datasets"]["mixed"] = make_card(task + "-mixed", "mixed", run.replay, options, b);
     say("mixed: " + std::to_string(run.replay.size()) + " transitions");
     if (on_run) on_run(run);
   }
   auto save = [&](const std::string& kind, const TransitionDataset& d, nlohmann::json behaviour) {
-    save_with_card(out_dir, task + "-" + kind, kind, d, options, behaviour);
+    save_with_card(out_dir, task + "-" + kind, kind, d, options, behaviour, task);
     summary["datasets"][kind] = make_card(task + "-" + kind, kind, d, options, behaviour);
     say(kind + ": " + std::to_string(d.size()) + " transitions, mean episode return " +
         std::to_string(d.episode_stats().mean_return));
@@ -557,7 +602,7 @@ inline nlohmann::json save_replay_dataset(
   }
   behaviour["checkpoints"] = cps;
   behaviour["best_eval_return"] = run.expert.eval_return;
-  save_with_card(out_dir, name, "replay", data, options, behaviour);
+  save_with_card(out_dir, name, "replay", data, options, behaviour, name);
   if (log) log(name + ": " + std::to_string(data.size()) + " transitions");
   return make_card(name, "replay", data, options, behaviour);
 }

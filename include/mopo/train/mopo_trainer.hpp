@@ -405,66 +405,40 @@ class MopoTrainer {
   /// Writes everything needed to resume: agent, model, rollout buffer, RNG states, counters.
   /// Files go to `dir`/epoch-<k>/ and `dir`/latest.json is replaced last (atomically), so an
   /// interrupted save leaves the previous checkpoint usable.
+  ///
+  /// A failed write (disk full, read-only file system, …) throws IoError naming the file; the files of
+  /// the new epoch written so far are removed again, latest.json and the checkpoint it names are untouched.
   void save_checkpoint(const std::filesystem::path& dir) const {
     namespace fs = std::filesystem;
     const std::string name = "epoch-" + std::to_string(epoch_);
     const fs::path sub = dir / name;
-    fs::create_directories(sub);
-    agent_.save(sub / "agent.pt");
-    if (model_ready_) model_.save(sub / "model.pt");
-    torch::serialize::OutputArchive archive;
-    archive.write("epoch", torch::tensor(epoch_, torch::kLong), true);
-    archive.write("total_steps", torch::tensor(total_steps_, torch::kLong), true);
-    archive.write("rng.generator", rng_.generator_state(), true);
-    std::ostringstream engine;
-    engine << rng_.engine();
-    const std::string es = engine.str();
-    archive.write(
-        "rng.engine",
-        torch::from_blob(const_cast<char*>(es.data()), {static_cast<int64_t>(es.size())}, torch::kUInt8)
-            .clone(),
-        true);
-    // The last rollout's statistics: an epoch without a rollout of its own reports them (rollout_freq >
-    // steps_per_epoch), so a resumed run must too.
-    const auto& st = last_rollout_;
-    archive.write(
-        "rollout.stats",
-        torch::tensor(
-            std::vector<double>{static_cast<double>(st.starts), static_cast<double>(st.transitions),
-                                static_cast<double>(st.terminated), static_cast<double>(st.halted),
-                                static_cast<double>(st.nonfinite), st.mean_raw_reward, st.mean_penalty,
-                                st.max_penalty, st.mean_reward, st.mean_length, rollout_seconds_},
-            torch::kFloat64),
-        true);
-    buffer_.save(archive);
-    // Straight to the temporary file: the buffer is most of the bytes (42 MB at 250 000 rows), and an
-    // in-memory archive plus its string copy would cost two more passes over it.
-    atomic_write_with(sub / "trainer.pt", [&](const std::string& tmp) {
-      try {
-        archive.save_to(tmp);
-      } catch (const c10::Error& e) {
-        throw IoError((sub / "trainer.pt").string() + ": cannot write " + tmp + ": " +
-                      e.what_without_backtrace());
-      }
-    });
-    nlohmann::json latest = {{"epoch", epoch_},
-                             {"dir", name},
-                             {"model", model_ready_},
-                             {"penalty", std::string(PenaltyT::kName)},
-                             {"config", config::to_json(config_)}};
-    atomic_write(dir / "latest.json", latest.dump(2) + "\n");
+    std::error_code ec;
+    const bool existed = fs::exists(sub, ec);
+    fs::create_directories(sub, ec);
+    if (ec) throw IoError(sub.string() + ": cannot create the checkpoint directory: " + ec.message());
+    try {
+      write_checkpoint_files(dir, name);
+    } catch (...) {
+      if (!existed) fs::remove_all(sub, ec);  // never a directory latest.json may name
+      throw;
+    }
     // Older checkpoints are no longer needed once latest.json points at the new one; temporary files
     // left here by a process killed mid-write (atomic_write's "<file>.tmp.<pid>.<n>") are litter.
+    // Best effort: the new checkpoint is complete, a failure to tidy up is not worth stopping for.
     auto stale_temp = [](const fs::directory_entry& e) {
-      return e.is_regular_file() && e.path().filename().string().find(".tmp.") != std::string::npos;
+      std::error_code e_ec;
+      return e.is_regular_file(e_ec) && e.path().filename().string().find(".tmp.") != std::string::npos;
     };
-    for (const auto& entry : fs::directory_iterator(dir)) {
-      const auto fname = entry.path().filename().string();
-      if ((entry.is_directory() && fname.rfind("epoch-", 0) == 0 && fname != name) || stale_temp(entry))
-        fs::remove_all(entry.path());
+    for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+      const auto fname = it->path().filename().string();
+      std::error_code d_ec;
+      if ((it->is_directory(d_ec) && fname.rfind("epoch-", 0) == 0 && fname != name) || stale_temp(*it))
+        fs::remove_all(it->path(), d_ec);
     }
-    for (const auto& entry : fs::directory_iterator(sub)) {
-      if (stale_temp(entry)) fs::remove(entry.path());
+    ec.clear();
+    for (fs::directory_iterator it(sub, ec), end; !ec && it != end; it.increment(ec)) {
+      std::error_code r_ec;
+      if (stale_temp(*it)) fs::remove(it->path(), r_ec);
     }
   }
 
@@ -534,6 +508,53 @@ class MopoTrainer {
   [[nodiscard]] const RolloutStats& last_rollout() const { return last_rollout_; }
 
  private:
+  // The files of one checkpoint, latest.json last (save_checkpoint()).
+  void write_checkpoint_files(const std::filesystem::path& dir, const std::string& name) const {
+    const std::filesystem::path sub = dir / name;
+    agent_.save(sub / "agent.pt");
+    if (model_ready_) model_.save(sub / "model.pt");
+    torch::serialize::OutputArchive archive;
+    archive.write("epoch", torch::tensor(epoch_, torch::kLong), true);
+    archive.write("total_steps", torch::tensor(total_steps_, torch::kLong), true);
+    archive.write("rng.generator", rng_.generator_state(), true);
+    std::ostringstream engine;
+    engine << rng_.engine();
+    const std::string es = engine.str();
+    archive.write(
+        "rng.engine",
+        torch::from_blob(const_cast<char*>(es.data()), {static_cast<int64_t>(es.size())}, torch::kUInt8)
+            .clone(),
+        true);
+    // The last rollout's statistics: an epoch without a rollout of its own reports them (rollout_freq >
+    // steps_per_epoch), so a resumed run must too.
+    const auto& st = last_rollout_;
+    archive.write(
+        "rollout.stats",
+        torch::tensor(
+            std::vector<double>{static_cast<double>(st.starts), static_cast<double>(st.transitions),
+                                static_cast<double>(st.terminated), static_cast<double>(st.halted),
+                                static_cast<double>(st.nonfinite), st.mean_raw_reward, st.mean_penalty,
+                                st.max_penalty, st.mean_reward, st.mean_length, rollout_seconds_},
+            torch::kFloat64),
+        true);
+    buffer_.save(archive);
+    // Straight to the temporary file: the buffer is most of the bytes (42 MB at 250 000 rows), and an
+    // in-memory archive plus its string copy would cost two more passes over it.
+    atomic_write_with(sub / "trainer.pt", [&](const std::string& tmp) {
+      try {
+        archive.save_to(tmp);
+      } catch (const c10::Error& e) {
+        throw IoError((sub / "trainer.pt").string() + ": cannot write " + tmp + ": " +
+                      e.what_without_backtrace());
+      }
+    });
+    nlohmann::json latest = {{"epoch", epoch_},
+                             {"dir", name},
+                             {"model", model_ready_},
+                             {"penalty", std::string(PenaltyT::kName)},
+                             {"config", config::to_json(config_)}};
+    atomic_write(dir / "latest.json", latest.dump(2) + "\n");
+  }
   static std::pair<int64_t, int64_t> checked_dims(const TransitionDataset& d) {
     if (d.size() == 0) throw DatasetError("MopoTrainer: the dataset is empty");
     if (!d.has_next_observations()) {

@@ -135,6 +135,53 @@ TEST_CASE("bad Minari inputs give clear errors", "[unit][data][minari]") {
   fs::remove_all(dir);
 }
 
+TEST_CASE("a dataset of another task is refused when its metadata names the task", "[unit][data][minari]") {
+  const auto dir = temp_dir("task");
+  SECTION("Minari: env_spec (a JSON string, as Minari writes it) or dataset_id") {
+    fs::create_directories(dir / "ds" / "data");
+    write_minari(dir / "ds" / "data" / "main_data.hdf5", {3});
+    const std::string main = (dir / "ds" / "data" / "main_data.hdf5").string();
+    std::ofstream(dir / "ds" / "data" / "metadata.json")
+        << R"({"dataset_id": "mujoco/hopper/medium-v0", "env_spec": "{\"id\": \"Hopper-v5\"}"})";
+    mopo::MinariReadOptions o;
+    o.task = "halfcheetah";
+    CHECK_THROWS_AS(mopo::load_minari(dir / "ds", o), mopo::DatasetError);
+    CHECK_THROWS_WITH(mopo::load_minari(dir / "ds", o),
+                      Contains(main) && Contains("names task 'hopper' (metadata.json env_spec.id)") &&
+                          Contains("expected 'halfcheetah'"));
+    o.task = "hopper";
+    CHECK(mopo::load_minari(dir / "ds", o).size() == 3);
+    std::ofstream(dir / "ds" / "data" / "metadata.json") << R"({"dataset_id": "mujoco/walker2d/expert-v0"})";
+    CHECK_THROWS_WITH(
+        mopo::load_minari(dir / "ds", o),
+        Contains("names task 'walker2d' (metadata.json dataset_id)") && Contains("expected 'hopper'"));
+    std::ofstream(dir / "ds" / "data" / "metadata.json") << R"({"total_steps": 3})";  // no task: passes
+    CHECK(mopo::load_minari(dir / "ds", o).size() == 3);
+  }
+  SECTION("D4RL layout: metadata/task, as the dataset zoo writes it, checked before the widths") {
+    mopo::TransitionDataset d;
+    d.observations = torch::zeros({4, 11});
+    d.actions = torch::zeros({4, 3});
+    d.rewards = torch::zeros({4});
+    d.terminals = torch::zeros({4}, torch::kBool);
+    d.metadata = {{"task", "hopper"}};
+    mopo::save_d4rl_hdf5(dir / "hopper.hdf5", d);
+    mopo::D4rlReadOptions o;
+    o.task = "halfcheetah";
+    o.observation_dim = 17;
+    CHECK_THROWS_WITH(mopo::load_d4rl_hdf5(dir / "hopper.hdf5", o),
+                      Contains("hopper.hdf5: the dataset's metadata names task 'hopper' (metadata/task), "
+                               "expected 'halfcheetah'"));
+    o.task = "hopper";
+    CHECK_THROWS_WITH(mopo::load_d4rl_hdf5(dir / "hopper.hdf5", o),
+                      Contains("observations: width 11 does not match the environment's observation_dim 17"));
+    o.observation_dim = 11;
+    CHECK(mopo::load_d4rl_hdf5(dir / "hopper.hdf5", o).size() == 4);
+    CHECK(mopo::dataset_task(nlohmann::json::object()) == std::nullopt);
+  }
+  fs::remove_all(dir);
+}
+
 TEST_CASE("h5py-written D4RL file: hand-made episode layout", "[.h5py][data]") {
   MOPO_REQUIRE_CLIENT_DIR();
   const auto file = client_dir() / "client_handmade.hdf5";
