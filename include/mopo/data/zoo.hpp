@@ -38,6 +38,7 @@
 #include "mopo/core/random.hpp"
 #include "mopo/data/d4rl_hdf5.hpp"
 #include "mopo/data/transition_dataset.hpp"
+#include "mopo/detail/checks.hpp"
 #include "mopo/detail/detected.hpp"
 #include "mopo/env/environment.hpp"
 #include "mopo/rollout/replay_buffer.hpp"
@@ -277,8 +278,8 @@ inline void save_policy(agents::SACAgent& agent, const std::filesystem::path& fi
 inline void load_policy(agents::SACAgent& agent, const std::filesystem::path& file) {
   try {
     torch::load(agent.actor(), file.string());
-  } catch (const c10::Error& e) {
-    throw IoError(file.string() + ": cannot load SAC policy (actor): " + e.what_without_backtrace());
+  } catch (const std::exception& e) {  // c10::Error, torch::jit::ErrorReport
+    throw IoError(file.string() + ": cannot load SAC policy (actor): " + mopo::detail::torch_message(e));
   }
 }
 
