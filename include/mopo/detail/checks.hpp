@@ -21,9 +21,10 @@ inline std::string torch_message(const std::exception& e) {
   return e.what();
 }
 
-/// Throws IoError naming `what` if `t`'s sizes, strides and offset reach past its storage. LibTorch's
-/// unpickler does not check this, so a tensor read from a damaged archive can claim more elements than its
-/// storage holds, and reading it reads past the buffer (found by the trainer_state fuzz target).
+/// Throws IoError naming `what` if `t`'s sizes, strides and offset reach past its storage's byte size, as
+/// they can in a tensor read from a damaged archive. (LibTorch 1.13 also takes the storage's byte size from
+/// the pickle without comparing it with the record it reads; that case cannot be seen from the tensor:
+/// docs/reliability.md#fuzzing.)
 inline void check_storage(const torch::Tensor& t, const std::string& what) {
   if (!t.defined() || t.numel() == 0 || t.is_sparse()) return;
   int64_t last = t.storage_offset();

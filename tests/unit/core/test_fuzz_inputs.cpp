@@ -53,8 +53,6 @@ const std::map<std::string, std::string>& expected_refusals() {
       {"d4rl_hdf5/bool-enum-8-byte-elements", "bool enum of 8-byte elements (expected 1 byte)"},
       {"d4rl_hdf5/metadata-group-cycle", "metadata groups nested deeper than 16 levels"},
       {"ensemble_load/jit-error-report", "model.pt: not a mopo GaussianEnsemble file"},
-      {"trainer_state/tensor-past-its-storage-1", "reaches past its storage"},
-      {"trainer_state/tensor-past-its-storage-2", "reaches past its storage"},
       {"trainer_state/zip-rejected-after-open", "trainer.pt: cannot read trainer state"},
       {"sac_load/zip-rejected-after-open", "agent.pt: not a mopo SACAgent checkpoint"},
       {"config_json/override-invalid-utf8", "not valid UTF-8"},
