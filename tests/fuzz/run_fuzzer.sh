@@ -17,7 +17,9 @@ mkdir -p "$work/corpus"
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
 # allocator_may_return_null: HDF5 checks malloc and fails cleanly when a damaged size asks for terabytes,
 # as it does outside ASan (which would otherwise abort on any allocation above 1 TiB).
-export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=1}
+# fast_unwind_on_malloc=0: LibTorch and HDF5 have no frame pointers, so the fast unwinder stops at their
+# first frame and lsan.supp's function names would never match.
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=1:fast_unwind_on_malloc=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1}
 export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$PWD/tests/fuzz/lsan.supp:print_suppressions=0}
 exec "$bin" -workers=1 -runs="$runs" -max_total_time="$seconds" -timeout=20 -rss_limit_mb=2560 \
