@@ -11,14 +11,19 @@
 # without recommends, for `scripts/sweep slurm` and the ctest `sweep.slurm`. That test does not use the
 # packages' system services or /etc/slurm: it runs its own munged, slurmctld and slurmd with a generated
 # config in a temporary directory (docs/sweeps.md).
+#
+# --fuzz (or MOPO_WITH_FUZZ=1) also installs clang-14 and libclang-rt-14-dev (libFuzzer and clang's
+# sanitizer runtimes) for the opt-in fuzz targets, -DMOPO_BUILD_FUZZERS=ON (docs/reliability.md#fuzzing).
 set -euo pipefail
 
 WITH_SLURM=${MOPO_WITH_SLURM:-0}
+WITH_FUZZ=${MOPO_WITH_FUZZ:-0}
 for arg in "$@"; do
   case "$arg" in
     --slurm) WITH_SLURM=1 ;;
-    -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) echo "install-deps: unknown option '$arg' (known: --slurm)" >&2; exit 2 ;;
+    --fuzz) WITH_FUZZ=1 ;;
+    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "install-deps: unknown option '$arg' (known: --slurm, --fuzz)" >&2; exit 2 ;;
   esac
 done
 
@@ -31,6 +36,7 @@ PACKAGES=(
   python3 python3-h5py python3-matplotlib
 )
 SLURM_PACKAGES=(slurm-wlm munge)   # slurm-wlm = slurmctld + slurmd + slurm-client
+FUZZ_PACKAGES=(clang-14 libclang-rt-14-dev)
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then
@@ -47,6 +53,7 @@ missing_of() {  # the packages among "$@" that are not installed
   done
 }
 mapfile -t missing < <(missing_of "${PACKAGES[@]}")
+if [ "$WITH_FUZZ" = 1 ]; then mapfile -t -O "${#missing[@]}" missing < <(missing_of "${FUZZ_PACKAGES[@]}"); fi
 slurm_missing=()
 if [ "$WITH_SLURM" = 1 ]; then mapfile -t slurm_missing < <(missing_of "${SLURM_PACKAGES[@]}"); fi
 
@@ -79,4 +86,5 @@ for lib in libblas.so.3 liblapack.so.3; do
 done
 also=""
 if [ "$WITH_SLURM" = 1 ]; then also=", Slurm and MUNGE too"; fi
+if [ "$WITH_FUZZ" = 1 ]; then also="${also}, clang-14 + libFuzzer too"; fi
 echo "install-deps: all dependencies present${also}; BLAS/LAPACK -> OpenBLAS (openmp)"

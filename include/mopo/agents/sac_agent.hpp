@@ -369,58 +369,29 @@ class SACAgent {
   }
 
   /// Restores everything save() wrote. The agent must have the same dims and hidden sizes.
-  /// @throws IoError for a missing/foreign file, ShapeError for mismatching dims.
+  /// @throws IoError for a missing/foreign/corrupt file, ShapeError for mismatching dims. After an error the
+  /// agent may hold part of the file: load again or discard it.
   void load(const std::filesystem::path& file) {
     if (!std::filesystem::exists(file)) throw IoError(file.string() + ": no such file");
     torch::serialize::InputArchive root;
     try {
       root.load_from(file.string(), device_);
-    } catch (const c10::Error& e) {
-      throw IoError(file.string() + ": not a mopo SACAgent checkpoint (" + e.what_without_backtrace() + ")");
+    } catch (const std::exception& e) {
+      throw IoError(file.string() + ": not a mopo SACAgent checkpoint (" + mopo::detail::torch_message(e) +
+                    ")");
     }
-    auto read = [&](const char* key) {
-      torch::Tensor t;
-      if (!root.try_read(key, t))
-        throw IoError(file.string() + ": SACAgent checkpoint has no key \"" + key + "\"");
-      return t;
-    };
-    const auto dims = read("dims").cpu();
-    const auto hidden = read("hidden").cpu();
-    const std::vector<int64_t> h(hidden.data_ptr<int64_t>(), hidden.data_ptr<int64_t>() + hidden.numel());
-    if (dims.numel() != 2 || dims[0].item<int64_t>() != obs_dim_ || dims[1].item<int64_t>() != act_dim_ ||
-        h != options_.hidden) {
-      auto list = [](const std::vector<int64_t>& v) {
-        std::string out = "[";
-        for (std::size_t i = 0; i < v.size(); ++i) out += (i ? ", " : "") + std::to_string(v[i]);
-        return out + "]";
-      };
-      const std::vector<int64_t> d(dims.data_ptr<int64_t>(), dims.data_ptr<int64_t>() + dims.numel());
-      throw ShapeError(file.string() + ": SACAgent checkpoint for (obs, act) = " + list(d) + ", hidden " +
-                       list(h) + "; expected (obs, act) = " + list({obs_dim_, act_dim_}) + ", hidden " +
-                       list(options_.hidden) + " (an agent of another task or network size?)");
-    }
+    load_archive(root, file.string());
+  }
+
+  /// load(path) from the `size` bytes of such a file in memory; `name` names them in errors.
+  void load(const char* data, std::size_t size, const std::string& name) {
+    torch::serialize::InputArchive root;
     try {
-      read_module(root, "actor", *actor_);
-      read_module(root, "critic", *critic_);
-      read_module(root, "target_critic", *target_critic_);
-      read_optimizer(root, "actor_optimizer", *actor_optimizer_);
-      read_optimizer(root, "critic_optimizer", *critic_optimizer_);
-      read_optimizer(root, "alpha_optimizer", *alpha_optimizer_);
-    } catch (const c10::Error& e) {
-      throw IoError(file.string() + ": corrupt SACAgent checkpoint (" + e.what_without_backtrace() + ")");
+      root.load_from(data, size, device_);
+    } catch (const std::exception& e) {
+      throw IoError(name + ": not a mopo SACAgent checkpoint (" + mopo::detail::torch_message(e) + ")");
     }
-    {
-      torch::NoGradGuard no_grad;
-      log_alpha_.copy_(read("log_alpha"));
-    }
-    num_updates_ = read("num_updates").cpu().item<int64_t>();
-    rng_.set_generator_state(read("rng_state").cpu());
-    if (fused_) {  // loading replaced the parameters' storage: re-point the views, take the moments over
-      fused_->bind_layers();
-      fused_->actor_adam().import_state(*actor_optimizer_);
-      fused_->critic_adam().import_state(*critic_optimizer_);
-      fused_->alpha_adam().import_state(*alpha_optimizer_);
-    }
+    load_archive(root, name);
   }
 
   // ---- accessors ----------------------------------------------------------------------------------
@@ -514,6 +485,106 @@ class SACAgent {
 
   void set_critic_requires_grad(bool on) {
     for (auto& p : critic_->parameters()) p.set_requires_grad(on);
+  }
+
+  void load_archive(torch::serialize::InputArchive& root, const std::string& file) {
+    auto read = [&](const char* key) {
+      torch::Tensor t;
+      if (!root.try_read(key, t)) throw IoError(file + ": SACAgent checkpoint has no key \"" + key + "\"");
+      mopo::detail::check_storage(t, file + ": " + key);
+      return t.cpu();
+    };
+    auto int64s = [&](const char* key) {
+      const auto t = read(key);
+      if (t.scalar_type() != torch::kLong || t.dim() != 1) {
+        throw IoError(file + ": " + key + ": expected an int64 vector, got " + mopo::detail::describe(t));
+      }
+      const auto c = t.contiguous();
+      return std::vector<int64_t>(c.data_ptr<int64_t>(), c.data_ptr<int64_t>() + c.numel());
+    };
+    try {
+      const auto dims = int64s("dims");
+      const auto h = int64s("hidden");
+      if (dims.size() != 2 || dims[0] != obs_dim_ || dims[1] != act_dim_ || h != options_.hidden) {
+        auto list = [](const std::vector<int64_t>& v) {
+          std::string out = "[";
+          for (std::size_t i = 0; i < v.size(); ++i) out += (i ? ", " : "") + std::to_string(v[i]);
+          return out + "]";
+        };
+        throw ShapeError(file + ": SACAgent checkpoint for (obs, act) = " + list(dims) + ", hidden " +
+                         list(h) + "; expected (obs, act) = " + list({obs_dim_, act_dim_}) + ", hidden " +
+                         list(options_.hidden) + " (an agent of another task or network size?)");
+      }
+      // Module::load replaces each tensor by the stored one without comparing shapes or dtypes: record
+      // them and compare afterwards (a wrong shape would only fail later, inside an update).
+      auto layout = [&] {
+        std::vector<std::pair<std::string, torch::Tensor>> all;
+        const std::pair<const char*, torch::nn::Module*> modules[] = {
+            {"actor", actor_.get()}, {"critic", critic_.get()}, {"target_critic", target_critic_.get()}};
+        for (const auto& [key, m] : modules) {
+          for (const auto& p : m->named_parameters())
+            all.emplace_back(std::string(key) + "." + p.key(), p.value());
+          for (const auto& p : m->named_buffers())
+            all.emplace_back(std::string(key) + "." + p.key(), p.value());
+        }
+        return all;
+      };
+      std::vector<std::pair<std::vector<int64_t>, torch::Dtype>> expected;
+      for (const auto& [name, t] : layout()) expected.emplace_back(t.sizes().vec(), t.scalar_type());
+      read_module(root, "actor", *actor_);
+      read_module(root, "critic", *critic_);
+      read_module(root, "target_critic", *target_critic_);
+      const auto loaded = layout();
+      for (std::size_t i = 0; i < loaded.size(); ++i) {
+        const auto& [name, t] = loaded[i];
+        if (t.sizes().vec() != expected[i].first || t.scalar_type() != expected[i].second) {
+          throw IoError(file + ": " + name + " is " + mopo::detail::describe(t) + ", expected " +
+                        c10::str(c10::IntArrayRef(expected[i].first)) + " " +
+                        c10::toString(expected[i].second));
+        }
+        mopo::detail::check_storage(t, file + ": " + name);
+        mopo::detail::check_finite(t, file + ": " + name);
+      }
+      read_optimizer(root, "actor_optimizer", *actor_optimizer_);
+      read_optimizer(root, "critic_optimizer", *critic_optimizer_);
+      read_optimizer(root, "alpha_optimizer", *alpha_optimizer_);
+      for (const auto* o : {actor_optimizer_.get(), critic_optimizer_.get(), alpha_optimizer_.get()}) {
+        for (const auto& entry : o->state()) {
+          const auto& st = static_cast<const torch::optim::AdamParamState&>(*entry.second);
+          for (const auto* t : {&st.exp_avg(), &st.exp_avg_sq(), &st.max_exp_avg_sq()})
+            mopo::detail::check_storage(*t, file + ": optimizer state");
+        }
+      }
+      const auto log_alpha = read("log_alpha");
+      if (log_alpha.numel() != 1 || !log_alpha.is_floating_point() ||
+          !torch::isfinite(log_alpha).all().item<bool>()) {
+        throw IoError(file + ": log_alpha: expected one finite number, got " +
+                      mopo::detail::describe(log_alpha));
+      }
+      const auto updates = int64s("num_updates");
+      if (updates.size() != 1 || updates[0] < 0)
+        throw IoError(file + ": num_updates: expected one count >= 0");
+      rng_.set_generator_state(read("rng_state"));
+      {
+        torch::NoGradGuard no_grad;
+        log_alpha_.copy_(log_alpha.reshape(log_alpha_.sizes()));
+      }
+      num_updates_ = updates[0];
+      if (fused_) {  // loading replaced the parameters' storage: re-point the views, take the moments over
+        fused_->bind_layers();
+        fused_->actor_adam().import_state(*actor_optimizer_);
+        fused_->critic_adam().import_state(*critic_optimizer_);
+        fused_->alpha_adam().import_state(*alpha_optimizer_);
+      }
+    } catch (const IoError&) {
+      throw;
+    } catch (const ShapeError&) {
+      throw;
+    } catch (const Error& e) {  // check_finite's ValueError
+      throw IoError(file + ": " + e.what());
+    } catch (const std::exception& e) {  // c10::Error, torch::jit::ErrorReport
+      throw IoError(file + ": corrupt SACAgent checkpoint (" + mopo::detail::torch_message(e) + ")");
+    }
   }
 
   static void write_module(torch::serialize::OutputArchive& root, const std::string& key,

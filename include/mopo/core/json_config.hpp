@@ -258,11 +258,12 @@ json to_json(const T& value) {
 }
 
 /// Parses JSON text. @param source names the text in errors (a file name, "--config", …).
-/// @throws ConfigError "<source>: malformed JSON: … line L, column C …".
+/// @throws ConfigError "<source>: malformed JSON: … line L, column C …" (also for a number too large for a
+/// double, e.g. 1e400, which nlohmann reports as out_of_range.406, not as a parse_error).
 inline json parse(const std::string& text, const std::string& source) {
   try {
     return json::parse(text, nullptr, true, /*ignore_comments=*/true);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {
     throw ConfigError(source + ": malformed JSON: " + e.what());
   }
 }
@@ -293,6 +294,14 @@ void apply_override(T& options, const std::string& assignment) {
   const auto eq = assignment.find('=');
   if (eq == std::string::npos || eq == 0) {
     throw ConfigError("override \"" + assignment + "\": expected key.path=value");
+  }
+  // JSON text is UTF-8: a value taken as a raw string would otherwise make every later dump() of the
+  // config (the effective config, checkpoint/latest.json) throw json::type_error 316 (found by fuzzing).
+  try {
+    (void)json(assignment).dump();
+  } catch (const json::type_error&) {
+    throw ConfigError("override " + json(assignment).dump(-1, ' ', false, json::error_handler_t::replace) +
+                      ": not valid UTF-8");
   }
   const std::string key = assignment.substr(0, eq);
   const std::string text = assignment.substr(eq + 1);

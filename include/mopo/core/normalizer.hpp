@@ -91,6 +91,8 @@ class Normalizer {
     if (!archive.try_read(prefix + ".mean", mean) || !archive.try_read(prefix + ".std", std)) {
       throw IoError("Normalizer: archive has no key " + prefix + ".mean / " + prefix + ".std");
     }
+    detail::check_storage(mean, prefix + ".mean");
+    detail::check_storage(std, prefix + ".std");
     set(mean, std);
   }
 
@@ -109,14 +111,15 @@ class Normalizer {
     torch::serialize::InputArchive archive;
     try {
       archive.load_from(file.string());
-    } catch (const c10::Error& e) {
-      throw IoError(file.string() + ": not a mopo Normalizer file (" +
-                    std::string(e.what_without_backtrace()) + ")");
+    } catch (const std::exception& e) {  // c10::Error, torch::jit::ErrorReport
+      throw IoError(file.string() + ": not a mopo Normalizer file (" + detail::torch_message(e) + ")");
     }
     try {
       load(archive);
     } catch (const Error& e) {
       throw IoError(file.string() + ": " + e.what());
+    } catch (const std::exception& e) {
+      throw IoError(file.string() + ": " + detail::torch_message(e));
     }
   }
 

@@ -84,6 +84,12 @@ struct D4rlWriteOptions {
 inline TransitionDataset load_d4rl_hdf5(const std::filesystem::path& path,
                                         const D4rlReadOptions& options = {});
 
+/// Reads a D4RL-layout file from an in-memory HDF5 file image (e.g. bytes received over a network, or a
+/// fuzzer's input) with the same checks as load_d4rl_hdf5(); HDF5 copies the bytes. `name` names the image in
+/// error messages. @throws DatasetError naming `name` and the key.
+inline TransitionDataset load_d4rl_hdf5_image(const void* data, std::size_t size, const std::string& name,
+                                              const D4rlReadOptions& options = {});
+
 /// Writes `data` in D4RL's layout: the file is built in memory, then written through a temporary file
 /// renamed into place (mopo::atomic_write).
 /// `timeouts`, `next_observations`, state, infos and metadata are written when present.
@@ -126,17 +132,25 @@ inline void d4rl_check_rows(const torch::Tensor& t, int64_t n, const std::string
   }
 }
 
+/// Groups nested deeper than this below metadata/ are refused: a damaged file can link a group to itself
+/// or to an ancestor, and the recursion would not end (found by the d4rl_hdf5 fuzz target).
+inline constexpr int kMaxMetadataDepth = 16;
+
 /// Recursively reads metadata below `group` into json (scalars) and arrays (rank >= 1), keys relative.
 inline void d4rl_read_metadata(hid_t file, const std::string& group, const std::string& prefix,
                                nlohmann::json& json, std::map<std::string, torch::Tensor>& arrays,
-                               const std::string& name) {
+                               const std::string& name, int depth = 0) {
+  if (depth > kMaxMetadataDepth) {
+    throw DatasetError(name + ": " + group + ": metadata groups nested deeper than " +
+                       std::to_string(kMaxMetadataDepth) + " levels (a group linked into itself?)");
+  }
   for (const auto& child : h5::children(file, group, name)) {
     const std::string path = group + "/" + child;
     const std::string rel = prefix.empty() ? child : prefix + "/" + child;
     const auto kind = h5::kind_of(file, path);
     if (kind == h5::ObjectKind::kGroup) {
       nlohmann::json sub = nlohmann::json::object();
-      d4rl_read_metadata(file, path, rel, sub, arrays, name);
+      d4rl_read_metadata(file, path, rel, sub, arrays, name, depth + 1);
       if (!sub.empty()) json[child] = std::move(sub);
       continue;
     }
@@ -192,12 +206,10 @@ inline void d4rl_write_metadata(hid_t file, const std::string& group, const nloh
 
 }  // namespace detail
 
-inline TransitionDataset load_d4rl_hdf5(const std::filesystem::path& path, const D4rlReadOptions& options) {
-  namespace h5 = detail::h5;
-  const std::string name = path.string();
-  const h5::ErrorSilencer silence;
-  auto file = h5::open_file(name);
-  const hid_t f = file.get();
+namespace detail {
+
+/// The reader behind load_d4rl_hdf5() and load_d4rl_hdf5_image(): `f` is open, `name` names it in errors.
+inline TransitionDataset d4rl_load(hid_t f, const std::string& name, const D4rlReadOptions& options) {
   TransitionDataset d;
   d.observations = detail::d4rl_read(f, "observations", torch::kFloat32, false, name);
   const int64_t n = d.observations.size(0);
@@ -255,6 +267,22 @@ inline TransitionDataset load_d4rl_hdf5(const std::filesystem::path& path, const
   }
   d.validate(name);
   return d;
+}
+
+}  // namespace detail
+
+inline TransitionDataset load_d4rl_hdf5(const std::filesystem::path& path, const D4rlReadOptions& options) {
+  const std::string name = path.string();
+  const detail::h5::ErrorSilencer silence;
+  const auto file = detail::h5::open_file(name);
+  return detail::d4rl_load(file.get(), name, options);
+}
+
+inline TransitionDataset load_d4rl_hdf5_image(const void* data, std::size_t size, const std::string& name,
+                                              const D4rlReadOptions& options) {
+  const detail::h5::ErrorSilencer silence;
+  const auto file = detail::h5::open_file_image(data, size, name);
+  return detail::d4rl_load(file.get(), name, options);
 }
 
 inline void save_d4rl_hdf5(const std::filesystem::path& path, const TransitionDataset& data,

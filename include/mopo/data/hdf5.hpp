@@ -16,6 +16,8 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <iomanip>
+#include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -185,6 +187,31 @@ inline Handle open_file(const std::string& file) {
              "cannot open HDF5 file (truncated or corrupt?)");
 }
 
+/// True if the 8-byte HDF5 signature (0x89 "HDF" CR LF 0x1a LF) is at offset 0, 512, 1024, 2048, … of `data`
+/// (where the format allows a superblock; H5Fis_hdf5 looks at the same places for a file on disk).
+inline bool has_signature(const unsigned char* data, std::size_t size) {
+  static constexpr unsigned char kSignature[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
+  for (std::size_t offset = 0; offset + sizeof kSignature <= size; offset = offset == 0 ? 512 : 2 * offset) {
+    if (std::memcmp(data + offset, kSignature, sizeof kSignature) == 0) return true;
+  }
+  return false;
+}
+
+/// Opens an in-memory HDF5 file image read-only with the core (memory) driver, no backing store; HDF5
+/// copies the bytes. `file` only names the image in messages. No signature → DatasetError, like
+/// open_file().
+inline Handle open_file_image(const void* data, std::size_t size, const std::string& file) {
+  if (data == nullptr || !has_signature(static_cast<const unsigned char*>(data), size)) {
+    throw DatasetError(file + ": not an HDF5 file (no HDF5 signature)");
+  }
+  Handle fapl = own(H5Pcreate(H5P_FILE_ACCESS), H5Pclose, file, "", "cannot create property list");
+  check(H5Pset_fapl_core(fapl.get(), 64 * 1024, /*backing_store=*/0), file, "",
+        "cannot select the core driver");
+  check(H5Pset_file_image(fapl.get(), const_cast<void*>(data), size), file, "", "cannot set the file image");
+  return own(H5Fopen(file.c_str(), H5F_ACC_RDONLY, fapl.get()), H5Fclose, file, "",
+             "cannot open HDF5 file image (truncated or corrupt?)");
+}
+
 /// The h5py/numpy boolean type: an int8 enum {FALSE = 0, TRUE = 1}.
 inline Handle bool_type() {
   Handle t(H5Tenum_create(H5T_NATIVE_INT8), H5Tclose);
@@ -275,10 +302,32 @@ inline Handle open_dataset(hid_t loc, const std::string& key, const std::string&
   return own(H5Dopen2(loc, key.c_str(), H5P_DEFAULT), H5Dclose, file, key, "cannot open dataset");
 }
 
+/// Deflate expands at most ~1032:1, so a dataset's bytes cannot exceed this many times the file's size;
+/// the margin leaves room for the rest of the file. A dataset claiming more (an unwritten dataset of 2^31
+/// rows, a corrupt dataspace) would make the reader allocate it: refused before allocating.
+inline constexpr double kMaxExpansion = 1100.0;
+
+/// Throws DatasetError naming file and key if `in`'s shape × `element_bytes` cannot be stored in the file.
+inline void check_fits_in_file(hid_t dset, const DatasetInfo& in, std::size_t element_bytes,
+                               const std::string& file, const std::string& key) {
+  double bytes = static_cast<double>(element_bytes);
+  for (hsize_t d : in.dims) bytes *= static_cast<double>(d);
+  Handle fid = own(H5Iget_file_id(dset), H5Fclose, file, key, "cannot find the dataset's file");
+  hsize_t file_bytes = 0;
+  check(H5Fget_filesize(fid.get(), &file_bytes), file, key, "cannot read the file size");
+  if (bytes > kMaxExpansion * static_cast<double>(file_bytes) + 65536.0) {
+    std::ostringstream os;
+    os << file << ": " << key << ": shape " << in.shape_string() << " needs " << std::setprecision(3) << bytes
+       << " bytes, more than a file of " << file_bytes << " bytes can hold (unwritten or corrupt dataset)";
+    throw DatasetError(os.str());
+  }
+}
+
 /// Reads a numeric dataset (integer, float or bool enum) into a tensor of `dtype` (kFloat32, kFloat64,
 /// kInt64 or kBool). HDF5 converts the element type; bool enums are read as bytes and compared with 0.
 inline torch::Tensor read_tensor(hid_t dset, const DatasetInfo& in, torch::Dtype dtype,
                                  const std::string& file, const std::string& key) {
+  check_fits_in_file(dset, in, 8, file, key);  // 8: the widest element read (double, int64)
   std::vector<int64_t> sizes(in.dims.begin(), in.dims.end());
   if (in.type_class == H5T_ENUM) {
     if (!in.is_bool_enum)
@@ -286,6 +335,12 @@ inline torch::Tensor read_tensor(hid_t dset, const DatasetInfo& in, torch::Dtype
     Handle ftype = own(H5Dget_type(dset), H5Tclose, file, key, "cannot read datatype");
     Handle mtype =
         own(H5Tget_native_type(ftype.get(), H5T_DIR_ASCEND), H5Tclose, file, key, "cannot map enum datatype");
+    // The buffer holds one byte per element: an enum whose own size is not 1 although its base type's is
+    // (a damaged datatype message) would make H5Dread write past it (found by the d4rl_hdf5 fuzz target).
+    if (H5Tget_size(mtype.get()) != 1) {
+      throw DatasetError(file + ": " + key + ": bool enum of " + std::to_string(H5Tget_size(mtype.get())) +
+                         "-byte elements (expected 1 byte)");
+    }
     auto raw = torch::empty(sizes, torch::kInt8);
     if (raw.numel() > 0) {
       check(H5Dread(dset, mtype.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, raw.data_ptr()), file, key,
@@ -342,6 +397,7 @@ inline std::string read_string(hid_t dset, const DatasetInfo& in, const std::str
     if (ptr != nullptr) (void)H5free_memory(ptr);
     return s;
   }
+  check_fits_in_file(dset, DatasetInfo{}, in.type_size + 1, file, key);  // one string of type_size bytes
   check(H5Tset_size(mtype.get(), in.type_size + 1), file, key, "cannot set string size");
   check(H5Tset_strpad(mtype.get(), H5T_STR_NULLTERM), file, key, "cannot set string padding");
   std::string buf(in.type_size + 1, '\0');

@@ -71,6 +71,12 @@ inline std::filesystem::path minari_dataset_path(const std::string& id) {
 inline TransitionDataset load_minari(const std::filesystem::path& path,
                                      const MinariReadOptions& options = {});
 
+/// Reads the episodes of a Minari `main_data.hdf5` held in memory as an HDF5 file image, with the same
+/// checks as load_minari() (no metadata.json: there is no directory). `name` names the image in errors.
+/// @throws DatasetError naming `name` and the key.
+inline TransitionDataset load_minari_image(const void* data, std::size_t size, const std::string& name,
+                                           const MinariReadOptions& options = {});
+
 // ---------------------------------------------------------------------------------------------------------
 // Implementation
 // ---------------------------------------------------------------------------------------------------------
@@ -118,14 +124,11 @@ inline std::filesystem::path minari_main_file(const std::filesystem::path& path)
 
 }  // namespace detail
 
-inline TransitionDataset load_minari(const std::filesystem::path& path, const MinariReadOptions& options) {
-  namespace h5 = detail::h5;
-  const auto main_file = detail::minari_main_file(path);
-  const std::string name = main_file.string();
-  const h5::ErrorSilencer silence;
-  auto file = h5::open_file(name);
-  const hid_t f = file.get();
+namespace detail {
 
+/// The episodes of an open Minari `main_data.hdf5` (`name` names it in errors), concatenated; behind
+/// load_minari() and load_minari_image().
+inline TransitionDataset minari_load(hid_t f, const std::string& name, const MinariReadOptions& options) {
   // Episodes in id order ("episode_10" after "episode_9").
   std::vector<std::pair<int64_t, std::string>> episodes;
   for (const auto& child : h5::children(f, "/", name)) {
@@ -135,6 +138,8 @@ inline TransitionDataset load_minari(const std::filesystem::path& path, const Mi
         !std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; })) {
       continue;
     }
+    // std::stoll would throw std::out_of_range past 19 digits; Minari's ids are small.
+    if (digits.size() > 18) throw DatasetError(name + ": " + child + ": episode id out of range");
     episodes.emplace_back(std::stoll(digits), child);
   }
   std::sort(episodes.begin(), episodes.end());
@@ -220,6 +225,21 @@ inline TransitionDataset load_minari(const std::filesystem::path& path, const Mi
   TransitionDataset out = concatenate(parts);
   out.metadata = nlohmann::json::object();
   out.metadata["episodes"] = static_cast<int64_t>(parts.size());
+  return out;
+}
+
+}  // namespace detail
+
+inline TransitionDataset load_minari(const std::filesystem::path& path, const MinariReadOptions& options) {
+  const auto main_file = detail::minari_main_file(path);
+  const std::string name = main_file.string();
+  TransitionDataset out;
+  {
+    const detail::h5::ErrorSilencer silence;
+    const auto file = detail::h5::open_file(name);
+    out = detail::minari_load(file.get(), name, options);
+  }
+  const auto episodes = out.metadata["episodes"].get<int64_t>();
 
   const auto meta_path = main_file.parent_path() / "metadata.json";
   std::error_code ec;
@@ -238,15 +258,22 @@ inline TransitionDataset load_minari(const std::filesystem::path& path, const Mi
                            name + " holds " + std::to_string(out.size()) + " steps");
       }
       if (meta.contains("total_episodes") && meta["total_episodes"].is_number_integer() &&
-          meta["total_episodes"].get<int64_t>() != static_cast<int64_t>(parts.size())) {
+          meta["total_episodes"].get<int64_t>() != episodes) {
         throw DatasetError(meta_path.string() + ": total_episodes: " + meta["total_episodes"].dump() +
-                           " but " + name + " holds " + std::to_string(parts.size()) + " episodes");
+                           " but " + name + " holds " + std::to_string(episodes) + " episodes");
       }
     }
     out.metadata["minari"] = std::move(meta);
   }
   if (!options.task.empty()) check_dataset_task(out, options.task, name);
   return out;
+}
+
+inline TransitionDataset load_minari_image(const void* data, std::size_t size, const std::string& name,
+                                           const MinariReadOptions& options) {
+  const detail::h5::ErrorSilencer silence;
+  const auto file = detail::h5::open_file_image(data, size, name);
+  return detail::minari_load(file.get(), name, options);
 }
 
 }  // namespace mopo

@@ -38,6 +38,7 @@
 #include "mopo/core/random.hpp"
 #include "mopo/data/d4rl_hdf5.hpp"
 #include "mopo/data/transition_dataset.hpp"
+#include "mopo/detail/checks.hpp"
 #include "mopo/detail/detected.hpp"
 #include "mopo/env/environment.hpp"
 #include "mopo/rollout/replay_buffer.hpp"
@@ -282,8 +283,8 @@ inline void load_policy(agents::SACAgent& agent, const std::filesystem::path& fi
   torch::serialize::InputArchive archive;
   try {
     archive.load_from(file.string());
-  } catch (const c10::Error& e) {
-    throw IoError(file.string() + ": not a zoo policy file (" + e.what_without_backtrace() + ")");
+  } catch (const std::exception& e) {  // c10::Error, torch::jit::ErrorReport
+    throw IoError(file.string() + ": not a zoo policy file (" + mopo::detail::torch_message(e) + ")");
   }
   auto dims = [](c10::IntArrayRef s) {
     std::string out = "[";
@@ -318,8 +319,8 @@ inline void load_policy(agents::SACAgent& agent, const std::filesystem::path& fi
   }
   try {
     agent.actor()->load(archive);
-  } catch (const c10::Error& e) {
-    throw IoError(file.string() + ": cannot load SAC policy (actor): " + e.what_without_backtrace());
+  } catch (const std::exception& e) {
+    throw IoError(file.string() + ": cannot load SAC policy (actor): " + mopo::detail::torch_message(e));
   }
 }
 

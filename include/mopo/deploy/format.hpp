@@ -17,6 +17,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstdint>
@@ -195,10 +196,18 @@ inline Bundle decode(const std::string& bytes, const std::filesystem::path& file
       Array a;
       a.shape = t.at("shape").get<std::vector<std::int64_t>>();
       const auto offset = t.at("offset").get<std::uint64_t>();
-      std::uint64_t n = 1;
+      // The element count is checked against the blob as it is multiplied up: the product of many dims
+      // each <= blob_floats could wrap around 2^64 (16 dims of 16 give 0) and pass the bound below.
+      const bool empty = std::find(a.shape.begin(), a.shape.end(), 0) != a.shape.end();
+      std::uint64_t n = empty ? 0 : 1;
       for (auto d : a.shape) {
         if (d < 0 || d > static_cast<std::int64_t>(blob_floats)) {
           throw fail("array " + name + " has invalid shape " + shape_string(a.shape));
+        }
+        if (empty) continue;
+        if (n > blob_floats / static_cast<std::uint64_t>(d)) {
+          throw fail("array " + name + " " + shape_string(a.shape) + " has more values than the blob of " +
+                     std::to_string(blob_floats) + " floats");
         }
         n *= static_cast<std::uint64_t>(d);
       }

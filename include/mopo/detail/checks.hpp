@@ -4,6 +4,7 @@
 
 #include <torch/torch.h>
 
+#include <exception>
 #include <initializer_list>
 #include <sstream>
 #include <string>
@@ -11,6 +12,37 @@
 #include "mopo/core/error.hpp"
 
 namespace mopo::detail {
+
+/// The message of an exception LibTorch threw while reading a file: c10::Error without its C++ backtrace,
+/// else what(). torch::load also throws torch::jit::ErrorReport (a std::exception, not a c10::Error) for a
+/// damaged archive, so readers catch std::exception.
+inline std::string torch_message(const std::exception& e) {
+  if (const auto* c10_error = dynamic_cast<const c10::Error*>(&e)) return c10_error->what_without_backtrace();
+  return e.what();
+}
+
+/// Throws IoError naming `what` if `t`'s sizes, strides and offset reach past its storage's byte size, as
+/// they can in a tensor read from a damaged archive. (LibTorch 1.13 also takes the storage's byte size from
+/// the pickle without comparing it with the record it reads; that case cannot be seen from the tensor:
+/// docs/reliability.md#fuzzing.)
+inline void check_storage(const torch::Tensor& t, const std::string& what) {
+  if (!t.defined() || t.numel() == 0 || t.is_sparse()) return;
+  int64_t last = t.storage_offset();
+  bool ok = last >= 0;
+  for (int64_t i = 0; ok && i < t.dim(); ++i) {
+    int64_t extent = 0;
+    ok = t.stride(i) >= 0 && !__builtin_mul_overflow(t.size(i) - 1, t.stride(i), &extent) &&
+         !__builtin_add_overflow(last, extent, &last);
+  }
+  int64_t bytes = 0;
+  ok = ok && !__builtin_mul_overflow(last + 1, static_cast<int64_t>(t.element_size()), &bytes) &&
+       bytes <= static_cast<int64_t>(t.storage().nbytes());
+  if (!ok) {
+    throw IoError(what + ": tensor of sizes " + c10::str(t.sizes()) + ", strides " + c10::str(t.strides()) +
+                  " and offset " + std::to_string(t.storage_offset()) + " reaches past its storage of " +
+                  std::to_string(t.storage().nbytes()) + " bytes (damaged file)");
+  }
+}
 
 /// "[256, 17] float32" style description of a tensor for error messages.
 inline std::string describe(const torch::Tensor& t) {

@@ -582,10 +582,30 @@ class GaussianEnsemble {
     torch::serialize::InputArchive archive;
     try {
       archive.load_from(file.string());
-    } catch (const c10::Error& err) {
-      throw IoError(file.string() + ": not a mopo GaussianEnsemble file (" + err.what_without_backtrace() +
-                    ")");
+    } catch (const std::exception& err) {
+      throw IoError(file.string() + ": not a mopo GaussianEnsemble file (" +
+                    mopo::detail::torch_message(err) + ")");
     }
+    return from_archive(archive, file.string(), /*file_bytes=*/std::filesystem::file_size(file));
+  }
+
+  /// Reads the `size` bytes of a file written by save() from memory, with the checks of load(path); `name`
+  /// names them in errors. @throws IoError naming `name`.
+  static GaussianEnsemble load(const char* data, std::size_t size, const std::string& name) {
+    torch::serialize::InputArchive archive;
+    try {
+      archive.load_from(data, size);
+    } catch (const std::exception& err) {
+      throw IoError(name + ": not a mopo GaussianEnsemble file (" + mopo::detail::torch_message(err) + ")");
+    }
+    return from_archive(archive, name, size);
+  }
+
+ private:
+  static constexpr const char* kFormat = "mopo.GaussianEnsemble.v1";
+
+  static GaussianEnsemble from_archive(torch::serialize::InputArchive& archive, const std::string& file,
+                                       std::uintmax_t file_bytes) {
     try {
       c10::IValue format, obs_dim, act_dim, options_text;
       if (!archive.try_read("format", format) || !format.isString() || format.toStringRef() != kFormat) {
@@ -598,6 +618,21 @@ class GaussianEnsemble {
       }
       EnsembleOptions options;
       config::from_json(config::parse(options_text.toStringRef(), "options"), options);
+      // The file stores every float32 weight uncompressed, so dims and hidden sizes that need more bytes
+      // than it has are corrupt; checked before the network is allocated (a damaged obs_dim of 10^12 would
+      // otherwise ask for terabytes).
+      const double in = static_cast<double>(obs_dim.toInt()) + static_cast<double>(act_dim.toInt());
+      double weights = 0;
+      double width = in;
+      for (const auto h : options.hidden)
+        weights += width * static_cast<double>(h), width = static_cast<double>(h);
+      weights += width * (static_cast<double>(obs_dim.toInt()) + 1);
+      weights *= static_cast<double>(options.ensemble_size);
+      if (obs_dim.toInt() >= 1 && act_dim.toInt() >= 1 && 4 * weights > static_cast<double>(file_bytes)) {
+        throw IoError("obs_dim " + std::to_string(obs_dim.toInt()) + ", act_dim " +
+                      std::to_string(act_dim.toInt()) + " and options need " + std::to_string(4 * weights) +
+                      " bytes of weights, the file has " + std::to_string(file_bytes));
+      }
       GaussianEnsemble model(obs_dim.toInt(), act_dim.toInt(), options);
       // Module::load copies tensors without checking shapes: record them and compare afterwards.
       std::vector<std::pair<std::string, std::vector<int64_t>>> expected;
@@ -613,32 +648,31 @@ class GaussianEnsemble {
       for (const auto& [name, sizes] : expected) {
         const auto* t = params.find(name);
         if (t == nullptr) t = buffers.find(name);
-        if (t == nullptr || t->sizes().vec() != sizes) {
-          throw IoError("tensor network." + name + " has shape " +
-                        (t ? mopo::detail::describe(*t) : "<missing>") + ", expected " +
-                        c10::str(c10::IntArrayRef(sizes)));
+        // The dtype too: Module::load also replaces a float32 parameter by a tensor of another dtype.
+        if (t == nullptr || t->sizes().vec() != sizes || t->scalar_type() != torch::kFloat32) {
+          throw IoError("tensor network." + name + " is " + (t ? mopo::detail::describe(*t) : "<missing>") +
+                        ", expected float32 of shape " + c10::str(c10::IntArrayRef(sizes)));
         }
+        mopo::detail::check_storage(*t, "tensor network." + name);
         mopo::detail::check_finite(*t, "tensor network." + name);
       }
       model.normalizer_.load(archive, "normalizer");
       if (model.normalizer_.dim() != model.input_dim()) throw IoError("normaliser dimension mismatch");
       torch::Tensor elites;
       if (!archive.try_read("elites", elites, /*is_buffer=*/true)) throw IoError("missing elites");
+      mopo::detail::check_storage(elites, "elites");
       const auto el = elites.to(torch::kLong).contiguous();
       model.set_elites(std::vector<int64_t>(el.data_ptr<int64_t>(), el.data_ptr<int64_t>() + el.numel()));
       model.net().eval();
       return model;
     } catch (const IoError& err) {
-      throw IoError(file.string() + ": " + err.what());
+      throw IoError(file + ": " + err.what());
     } catch (const Error& err) {
-      throw IoError(file.string() + ": " + err.what());
-    } catch (const c10::Error& err) {
-      throw IoError(file.string() + ": " + err.what_without_backtrace());
+      throw IoError(file + ": " + err.what());
+    } catch (const std::exception& err) {  // c10::Error, torch::jit::ErrorReport
+      throw IoError(file + ": " + mopo::detail::torch_message(err));
     }
   }
-
- private:
-  static constexpr const char* kFormat = "mopo.GaussianEnsemble.v1";
 
   struct Transitions {
     torch::Tensor inputs;   ///< [N, O + A]

@@ -131,6 +131,9 @@ class RolloutBuffer {
     archive.read(prefix + ".next_observations", c.next_observations, true);
     archive.read(prefix + ".terminals", c.terminals, true);
     archive.read(prefix + ".epoch_sizes", sizes, true);
+    for (const auto* t :
+         {&c.observations, &c.actions, &c.rewards, &c.next_observations, &c.terminals, &sizes})
+      detail::check_storage(*t, prefix);
     if (sizes.numel() > retain_ || (sizes.numel() > 0 && sizes.max().item<int64_t>() > epoch_capacity_) ||
         sizes.sum().item<int64_t>() != c.size()) {
       throw ValueError(prefix + ": saved epochs do not fit this buffer (retain " + std::to_string(retain_) +

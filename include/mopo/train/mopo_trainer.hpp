@@ -27,10 +27,12 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <functional>
 #include <limits>
 #include <optional>
+#include <random>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -45,6 +47,7 @@
 #include "mopo/core/runtime.hpp"
 #include "mopo/core/types.hpp"
 #include "mopo/data/transition_dataset.hpp"
+#include "mopo/detail/checks.hpp"
 #include "mopo/env/environment.hpp"
 #include "mopo/env/scores.hpp"
 #include "mopo/env/termination.hpp"
@@ -183,6 +186,173 @@ struct MopoCallbacks {
   std::function<void(const MopoEpochResult&)> on_epoch;
   std::function<void(int64_t step, int64_t total)> on_step;  ///< progress inside an epoch
 };
+
+namespace detail {
+
+/// What checkpoint/latest.json names: the epoch, the checkpoint's directory and whether it holds a model.
+struct CheckpointIndex {
+  int64_t epoch = 0;
+  std::string dir;  ///< a directory name inside the checkpoint directory ("epoch-<k>")
+  bool model = false;
+};
+
+/// Checks a parsed latest.json and that it was written by a run of the same algorithm as `config` with
+/// penalty `penalty` (MopoTrainer::load_checkpoint; fuzzed by tests/fuzz). @throws IoError naming `file` for
+/// a malformed index, ConfigError naming the setting for another algorithm's checkpoint.
+inline CheckpointIndex read_checkpoint_index(const nlohmann::json& latest, const std::filesystem::path& file,
+                                             const MopoConfig& config, const std::string& penalty) {
+  const std::string where = file.string() + ": ";
+  if (!latest.is_object() || !latest.contains("dir") || !latest.contains("epoch")) {
+    throw IoError(where + "not a mopo checkpoint index (keys dir, epoch)");
+  }
+  CheckpointIndex index;
+  const auto& dir = latest["dir"];
+  const auto& epoch = latest["epoch"];
+  if (!dir.is_string()) throw IoError(where + "dir: expected a string, got " + dir.dump());
+  index.dir = dir.get<std::string>();
+  // save_checkpoint() writes "epoch-<k>"; a path or ".." would read files outside the checkpoint directory.
+  if (index.dir.empty() || index.dir == "." || index.dir == ".." ||
+      index.dir.find_first_of(std::string("/\\\0", 3)) != std::string::npos) {
+    throw IoError(where + "dir: expected a directory name inside the checkpoint directory, got " +
+                  dir.dump());
+  }
+  if (!epoch.is_number_integer() || epoch.get<int64_t>() < 0) {
+    throw IoError(where + "epoch: expected an integer >= 0, got " + epoch.dump());
+  }
+  index.epoch = epoch.get<int64_t>();
+  if (latest.contains("model")) {
+    if (!latest["model"].is_boolean()) {
+      throw IoError(where + "model: expected true or false, got " + latest["model"].dump());
+    }
+    index.model = latest["model"].get<bool>();
+  }
+  // A checkpoint of another algorithm (penalty, baseline, ensemble size, task) must not be resumed silently
+  // as this one.
+  auto differs = [&](const std::string& what, const nlohmann::json& saved, const nlohmann::json& now) {
+    if (saved != now) {
+      throw ConfigError(where + "the checkpoint was written with " + what + " = " + saved.dump() +
+                        ", this trainer has " + now.dump() + "; resume with the same settings");
+    }
+  };
+  if (latest.contains("penalty")) differs("penalty", latest["penalty"], penalty);
+  if (!latest.contains("config")) return index;
+  const auto& c = latest["config"];
+  const auto now = config::to_json(config);
+  for (const char* key : {"task", "real_only", "behavior_cloning"}) {
+    if (c.contains(key)) differs(key, c[key], now[key]);
+  }
+  if (c.contains("ensemble") && c["ensemble"].contains("ensemble_size")) {
+    differs("ensemble.ensemble_size", c["ensemble"]["ensemble_size"], now["ensemble"]["ensemble_size"]);
+  }
+  return index;
+}
+
+/// The counters and rollout statistics of trainer.pt.
+struct TrainerState {
+  int64_t epoch = 0;
+  int64_t total_steps = 0;
+  RolloutStats last_rollout;
+  double rollout_seconds = 0;
+};
+
+/// Reads the archive of trainer.pt: the counters, the RNG states (into `rng`) and the model buffer (into
+/// `buffer`, whose dims must match). On error `rng` and `buffer` may be partly overwritten. @throws IoError
+/// naming `file` and the entry (MopoTrainer::load_checkpoint; fuzzed by tests/fuzz).
+inline TrainerState read_trainer_state(torch::serialize::InputArchive& archive, RolloutBuffer& buffer,
+                                       RandomState& rng, const std::string& file) {
+  const std::string where = file + ": ";
+  auto scalar = [&](const char* key) {
+    torch::Tensor t;
+    archive.read(key, t, true);
+    mopo::detail::check_storage(t, where + key);
+    if (t.scalar_type() != torch::kLong || t.numel() != 1) {
+      throw IoError(where + key + ": expected one int64, got " + mopo::detail::describe(t));
+    }
+    return t.item<int64_t>();
+  };
+  try {
+    TrainerState state;
+    state.epoch = scalar("epoch");
+    state.total_steps = scalar("total_steps");
+    if (state.epoch < 0 || state.total_steps < 0) {
+      throw IoError(where + "epoch / total_steps: negative (" + std::to_string(state.epoch) + ", " +
+                    std::to_string(state.total_steps) + ")");
+    }
+    torch::Tensor gen, engine;
+    archive.read("rng.generator", gen, true);
+    archive.read("rng.engine", engine, true);
+    mopo::detail::check_storage(gen, where + "rng.generator");
+    mopo::detail::check_storage(engine, where + "rng.engine");
+    if (engine.scalar_type() != torch::kUInt8 || engine.dim() != 1) {
+      throw IoError(where + "rng.engine: expected a uint8 vector, got " + mopo::detail::describe(engine));
+    }
+    const auto bytes = engine.contiguous();
+    std::istringstream is(std::string(reinterpret_cast<const char*>(bytes.data_ptr<uint8_t>()),
+                                      static_cast<std::size_t>(bytes.numel())));
+    std::mt19937_64 parsed;
+    if (!(is >> parsed)) throw IoError(where + "rng.engine: not a std::mt19937_64 state");
+    try {
+      buffer.load(archive);
+    } catch (const Error& e) {  // the buffer's ShapeError / ValueError / IoError, without the file name
+      throw IoError(where + e.what());
+    }
+    torch::Tensor stats;
+    if (archive.try_read("rollout.stats", stats, true)) {  // absent in checkpoints of older versions
+      mopo::detail::check_storage(stats, where + "rollout.stats");
+      if (stats.numel() != 11 || stats.scalar_type() != torch::kFloat64) {
+        throw IoError(where + "rollout.stats: expected 11 float64 values, got " +
+                      mopo::detail::describe(stats));
+      }
+      const auto values = stats.contiguous();
+      const auto* v = values.data_ptr<double>();
+      // The counts are whole numbers written as doubles: anything else (NaN, 1e300) would make the
+      // conversion undefined.
+      for (int i = 0; i < 5; ++i) {
+        if (!(v[i] >= 0 && v[i] <= 9.0e15 && std::floor(v[i]) == v[i])) {
+          throw IoError(where + "rollout.stats: count " + std::to_string(i) + " is " + std::to_string(v[i]));
+        }
+      }
+      auto& st = state.last_rollout;
+      st.starts = static_cast<int64_t>(v[0]);
+      st.transitions = static_cast<int64_t>(v[1]);
+      st.terminated = static_cast<int64_t>(v[2]);
+      st.halted = static_cast<int64_t>(v[3]);
+      st.nonfinite = static_cast<int64_t>(v[4]);
+      st.mean_raw_reward = v[5];
+      st.mean_penalty = v[6];
+      st.max_penalty = v[7];
+      st.mean_reward = v[8];
+      st.mean_length = v[9];
+      state.rollout_seconds = v[10];
+    }
+    rng.set_generator_state(gen);
+    rng.engine() = parsed;
+    return state;
+  } catch (const IoError&) {
+    throw;
+  } catch (const Error& e) {  // the buffer's ShapeError / ValueError
+    throw IoError(where + e.what());
+  } catch (const std::exception& e) {  // c10::Error, torch::jit::ErrorReport
+    throw IoError(where + "cannot read trainer state (" + mopo::detail::torch_message(e) + ")");
+  }
+}
+
+/// Loads trainer.pt into `archive`: from the file `file`, or from `size` bytes at `data` if not null (the
+/// fuzz target). @throws IoError naming `file` for anything LibTorch throws.
+inline void load_trainer_archive(torch::serialize::InputArchive& archive, const std::string& file,
+                                 const char* data = nullptr, std::size_t size = 0) {
+  try {
+    if (data != nullptr) {
+      archive.load_from(data, size);
+    } else {
+      archive.load_from(file);
+    }
+  } catch (const std::exception& e) {
+    throw IoError(file + ": cannot read trainer state (" + mopo::detail::torch_message(e) + ")");
+  }
+}
+
+}  // namespace detail
 
 /// MOPO's trainer. @tparam PenaltyT the uncertainty penalty strategy (penalty::MaxStd by default).
 template <class PenaltyT = penalty::MaxStd>
@@ -442,60 +612,28 @@ class MopoTrainer {
     }
   }
 
-  /// Restores a checkpoint written by save_checkpoint(). @throws IoError naming the missing/bad file.
+  /// Restores a checkpoint written by save_checkpoint(). @throws IoError naming the missing/bad file,
+  /// ConfigError if it was written by another algorithm (penalty, task, baseline, ensemble size).
   void load_checkpoint(const std::filesystem::path& dir) {
     const auto latest_file = dir / "latest.json";
-    const auto latest = config::load_json_file(latest_file);
-    if (!latest.contains("dir") || !latest.contains("epoch")) {
-      throw IoError(latest_file.string() + ": not a mopo checkpoint index (keys dir, epoch)");
-    }
-    check_resumable(latest, latest_file);
-    const auto sub = dir / latest.at("dir").get<std::string>();
+    const auto index = detail::read_checkpoint_index(config::load_json_file(latest_file), latest_file,
+                                                     config_, std::string(PenaltyT::kName));
+    const auto sub = dir / index.dir;
     agent_.load(sub / "agent.pt");
-    if (latest.value("model", false)) {
-      set_model(models::GaussianEnsemble::load(sub / "model.pt"));
-    }
+    if (index.model) set_model(models::GaussianEnsemble::load(sub / "model.pt"));
     const auto trainer_file = sub / "trainer.pt";
     if (!std::filesystem::exists(trainer_file)) throw IoError(trainer_file.string() + ": no such file");
     torch::serialize::InputArchive archive;
-    try {
-      archive.load_from(trainer_file.string());
-      torch::Tensor epoch, steps, gen, engine;
-      archive.read("epoch", epoch, true);
-      archive.read("total_steps", steps, true);
-      archive.read("rng.generator", gen, true);
-      archive.read("rng.engine", engine, true);
-      buffer_.load(archive);
-      torch::Tensor stats;
-      if (archive.try_read("rollout.stats", stats, true)) {  // absent in checkpoints of older versions
-        if (stats.numel() != 11 || stats.scalar_type() != torch::kFloat64) {
-          throw IoError(trainer_file.string() + ": rollout.stats: expected 11 float64 values, got " +
-                        std::to_string(stats.numel()));
-        }
-        const auto* v = stats.data_ptr<double>();
-        last_rollout_.starts = static_cast<int64_t>(v[0]);
-        last_rollout_.transitions = static_cast<int64_t>(v[1]);
-        last_rollout_.terminated = static_cast<int64_t>(v[2]);
-        last_rollout_.halted = static_cast<int64_t>(v[3]);
-        last_rollout_.nonfinite = static_cast<int64_t>(v[4]);
-        last_rollout_.mean_raw_reward = v[5];
-        last_rollout_.mean_penalty = v[6];
-        last_rollout_.max_penalty = v[7];
-        last_rollout_.mean_reward = v[8];
-        last_rollout_.mean_length = v[9];
-        rollout_seconds_ = v[10];
-      }
-      epoch_ = epoch.item<int64_t>();
-      total_steps_ = steps.item<int64_t>();
-      rng_.set_generator_state(gen);
-      const std::string es(reinterpret_cast<const char*>(engine.data_ptr<uint8_t>()),
-                           static_cast<std::size_t>(engine.numel()));
-      std::istringstream is(es);
-      is >> rng_.engine();
-    } catch (const c10::Error& e) {
-      throw IoError(trainer_file.string() + ": cannot read trainer state (" + e.what_without_backtrace() +
-                    ")");
+    detail::load_trainer_archive(archive, trainer_file.string());
+    const auto state = detail::read_trainer_state(archive, buffer_, rng_, trainer_file.string());
+    if (state.epoch != index.epoch) {
+      throw IoError(trainer_file.string() + ": epoch " + std::to_string(state.epoch) + " but " +
+                    latest_file.string() + " names epoch " + std::to_string(index.epoch));
     }
+    epoch_ = state.epoch;
+    total_steps_ = state.total_steps;
+    last_rollout_ = state.last_rollout;
+    rollout_seconds_ = state.rollout_seconds;
   }
 
   [[nodiscard]] const MopoConfig& config() const { return config_; }
@@ -567,26 +705,6 @@ class MopoTrainer {
   static models::GaussianEnsemble make_model(const MopoConfig& config, const TransitionDataset& d) {
     RandomState(config.seed).spawn(2).seed_global();
     return models::GaussianEnsemble(d.observation_dim(), d.action_dim(), config.ensemble);
-  }
-  // A checkpoint of another algorithm (penalty, baseline, ensemble size, task) must not be resumed
-  // silently as this one.
-  void check_resumable(const nlohmann::json& latest, const std::filesystem::path& file) const {
-    auto differs = [&](const std::string& what, const nlohmann::json& saved, const nlohmann::json& now) {
-      if (saved != now) {
-        throw ConfigError(file.string() + ": the checkpoint was written with " + what + " = " + saved.dump() +
-                          ", this trainer has " + now.dump() + "; resume with the same settings");
-      }
-    };
-    if (latest.contains("penalty")) differs("penalty", latest["penalty"], std::string(PenaltyT::kName));
-    if (!latest.contains("config")) return;
-    const auto& c = latest["config"];
-    const auto now = config::to_json(config_);
-    for (const char* key : {"task", "real_only", "behavior_cloning"}) {
-      if (c.contains(key)) differs(key, c[key], now[key]);
-    }
-    if (c.contains("ensemble") && c["ensemble"].contains("ensemble_size")) {
-      differs("ensemble.ensemble_size", c["ensemble"]["ensemble_size"], now["ensemble"]["ensemble_size"]);
-    }
   }
   void require_model(const char* what) const {
     if (!model_ready_)
