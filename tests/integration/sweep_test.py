@@ -5,11 +5,13 @@
 Checks: plan lists 4 pending runs with stable names; bad specs fail before launching anything, naming the
 key; `local -j 2` finishes them; a second `local` redoes nothing; a sweep killed mid-run resumes its
 runs from their checkpoints with every epoch's metrics row exactly once; a failing run is reported with its
-log tail and does not stop the others; `report` writes the table and one PNG per dataset.
+log tail and does not stop the others; a shared model is trained once and loaded by the runs that use it;
+`report` writes the table and one PNG per dataset.
 
     sweep_test.py <train_mopo> <make_datasets> <source dir>
 """
 import csv
+import glob
 import json
 import os
 import shutil
@@ -125,6 +127,48 @@ try:
         json.dump(other, f)
     r = sweep("local", os.path.join(work, "other.json"))
     check(r.returncode == 2 and "written by spec 'failing'" in r.stderr, "a foreign run directory is refused")
+
+    # One shared model per dataset and seed: trained once by its model run, loaded by the mopo and mbpo runs
+    # (which wait for it), not by offline SAC; an algorithm object brings its own name and --set.
+    shared = json.loads(json.dumps(spec))
+    shared.update(name="shared", out="runs-shared", seeds=[0], grid={}, shared_model=True, epochs=3,
+                  algorithms=["mopo:max_std", {"name": "mbpo-policy", "algo": "mbpo",
+                                               "set": {"rollout.random_actions": False}}, "offline-sac"])
+    shared_file = os.path.join(work, "shared.json")
+    with open(shared_file, "w") as f:
+        json.dump(shared, f)
+    bad(lambda b: b.update(shared_model=True, grid={"ensemble.num_elites": [3]}),
+        "grid.ensemble.num_elites: changes the dynamics model", "a grid key that changes a shared model")
+    bad(lambda b: b.update(algorithms=[{"name": "x", "algo": "mbpo", "sets": {}}]), "algorithms[0].sets: unknown key",
+        "unknown key in an algorithm object")
+    r = sweep("plan", shared_file)
+    check(r.returncode == 0 and r.stdout.splitlines()[0].endswith("hc-random/model/seed-0")
+          and "4 runs: 4 pending" in r.stdout, "shared model: the model run is planned first")
+    r = sweep("local", shared_file, "-j", "2")
+    out = r.stdout
+    check(r.returncode == 0 and "4 finished" in out, "shared model: local finishes 4 runs")
+    check(out.find("done     hc-random/model/seed-0") < out.find("start    hc-random/mopo-max_std/base/seed-0"),
+          "shared model: the mopo run starts after its model run is done")
+    sroot = os.path.join(work, "runs-shared", "hc-random")
+    check(os.path.isfile(os.path.join(sroot, "model", "seed-0", "model.pt")), "shared model: model.pt written")
+    for method, loads in (("mopo-max_std", True), ("mbpo-policy", True), ("offline-sac", False)):
+        log = open(os.path.join(sroot, method, "base", "seed-0", "sweep.log")).read()
+        check(("dynamics ensemble loaded from" in log) == loads and
+              os.path.exists(os.path.join(sroot, method, "base", "seed-0", "model_metrics.csv")) is False,
+              f"shared model: {method} {'loads it' if loads else 'does not use it'} and trains none")
+    meta = json.load(open(os.path.join(sroot, "mbpo-policy", "base", "seed-0", "sweep-run.json")))
+    check("rollout.random_actions=false" in meta["cmd"], "an algorithm object's set reaches its runs")
+    r = sweep("slurm", shared_file, "--dry-run")
+    check(r.returncode == 0 and "nothing pending" in r.stdout, "shared model: slurm sees nothing pending")
+    fresh = dict(shared, out="runs-shared-slurm")
+    with open(shared_file, "w") as f:
+        json.dump(fresh, f)
+    r = sweep("slurm", shared_file, "--dry-run")
+    scripts = sorted(glob.glob(os.path.join(work, "runs-shared-slurm", "slurm", "sweep-*.sbatch")))
+    texts = sorted((open(p).read() for p in scripts), key=lambda t: "--dependency" in t)
+    check(r.returncode == 0 and len(texts) == 2 and "--array=0-0%" in texts[0] and "--dependency" not in texts[0]
+          and "#SBATCH --array=0-2%" in texts[1] and "#SBATCH --dependency=afterok:" in texts[1],
+          "shared model, Slurm: a model array, then the runs' array with --dependency=afterok on it")
 
     r = subprocess.run(["/usr/bin/python3"] + SWEEP[1:] + ["report", spec_file], capture_output=True, text=True)
     report = os.path.join(work, "runs", "report.md")
