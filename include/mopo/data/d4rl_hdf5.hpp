@@ -303,8 +303,9 @@ inline void save_d4rl_hdf5(const std::filesystem::path& path, const TransitionDa
     h5::check(H5Pset_fapl_core(fapl.get(), std::size_t{1} << 20, /*backing_store=*/0), name, "",
               "cannot select the in-memory HDF5 driver");
     const std::string memory_name = detail::temp_path_for(path);  // unique: never a file HDF5 has open
-    auto file = h5::own(H5Fcreate(memory_name.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get()), H5Fclose,
-                        name, "", "cannot create the in-memory HDF5 file");
+    const h5::Handle fcpl = h5::untimed_create_plist(H5P_FILE_CREATE, name, "");  // the root group's too
+    auto file = h5::own(H5Fcreate(memory_name.c_str(), H5F_ACC_TRUNC, fcpl.get(), fapl.get()), H5Fclose, name,
+                        "", "cannot create the in-memory HDF5 file");
     const hid_t f = file.get();
     const auto dt = options.dtype;
     const int gz = options.gzip_level;

@@ -414,6 +414,30 @@ inline Handle intermediate_lcpl(const std::string& file) {
   return lcpl;
 }
 
+/// A creation property list of class `cls` (H5P_DATASET_CREATE, H5P_GROUP_CREATE, H5P_FILE_CREATE) that
+/// records no modification times. HDF5 stores them in every object header by default, so two writes of the
+/// same data differ in bytes; without them a file is a function of its content (a regenerated dataset has
+/// the same sha256).
+inline Handle untimed_create_plist(hid_t cls, const std::string& file, const std::string& key) {
+  Handle plist = own(H5Pcreate(cls), H5Pclose, file, key, "cannot create property list");
+  check(H5Pset_obj_track_times(plist.get(), 0), file, key, "cannot switch off time tracking");
+  return plist;
+}
+
+/// Creates the groups on the path to `key` ("infos/qpos" → "infos") that do not exist yet, untimed
+/// (intermediate groups made through a link creation list would get HDF5's default, timed, group list).
+inline void ensure_parent_groups(hid_t loc, const std::string& key, const std::string& file) {
+  for (std::size_t slash = key.find('/', 1); slash != std::string::npos; slash = key.find('/', slash + 1)) {
+    const std::string group = key.substr(0, slash);
+    const htri_t exists = H5Lexists(loc, group.c_str(), H5P_DEFAULT);
+    check(exists, file, group, "cannot look the group up");
+    if (exists > 0) continue;
+    Handle gcpl = untimed_create_plist(H5P_GROUP_CREATE, file, group);
+    own(H5Gcreate2(loc, group.c_str(), H5P_DEFAULT, gcpl.get(), H5P_DEFAULT), H5Gclose, file, group,
+        "cannot create group");
+  }
+}
+
 /// Writes `t` (any rank ≥ 0) as dataset `key`. Floating tensors are stored as `float_dtype` (kFloat32 or
 /// kFloat64); bool tensors as h5py's bool enum; integer tensors as int64 (int8/uint8 kept as bytes).
 /// `gzip_level` > 0 enables chunked deflate compression (h5py's compression='gzip' uses level 4).
@@ -448,7 +472,7 @@ inline void write_tensor(hid_t loc, const std::string& key, const torch::Tensor&
   Handle space = own(dims.empty() ? H5Screate(H5S_SCALAR)
                                   : H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr),
                      H5Sclose, file, key, "cannot create dataspace");
-  Handle dcpl = own(H5Pcreate(H5P_DATASET_CREATE), H5Pclose, file, key, "cannot create property list");
+  Handle dcpl = untimed_create_plist(H5P_DATASET_CREATE, file, key);
   bool has_zero = false;
   for (hsize_t d : dims) has_zero = has_zero || d == 0;
   if (gzip_level > 0 && !dims.empty() && !has_zero) {
@@ -462,6 +486,7 @@ inline void write_tensor(hid_t loc, const std::string& key, const torch::Tensor&
           "cannot set chunking");
     check(H5Pset_deflate(dcpl.get(), static_cast<unsigned>(gzip_level)), file, key, "cannot enable gzip");
   }
+  ensure_parent_groups(loc, key, file);
   Handle lcpl = intermediate_lcpl(file);
   Handle dset = own(H5Dcreate2(loc, key.c_str(), file_type, space.get(), lcpl.get(), dcpl.get(), H5P_DEFAULT),
                     H5Dclose, file, key, "cannot create dataset");
@@ -478,9 +503,11 @@ inline void write_string(hid_t loc, const std::string& key, const std::string& v
   check(H5Tset_size(type.get(), std::max<std::size_t>(1, value.size())), file, key, "cannot set string size");
   check(H5Tset_strpad(type.get(), H5T_STR_NULLPAD), file, key, "cannot set string padding");
   Handle space = own(H5Screate(H5S_SCALAR), H5Sclose, file, key, "cannot create dataspace");
+  ensure_parent_groups(loc, key, file);
+  Handle dcpl = untimed_create_plist(H5P_DATASET_CREATE, file, key);
   Handle lcpl = intermediate_lcpl(file);
   Handle dset =
-      own(H5Dcreate2(loc, key.c_str(), type.get(), space.get(), lcpl.get(), H5P_DEFAULT, H5P_DEFAULT),
+      own(H5Dcreate2(loc, key.c_str(), type.get(), space.get(), lcpl.get(), dcpl.get(), H5P_DEFAULT),
           H5Dclose, file, key, "cannot create dataset");
   std::string buf = value;
   buf.resize(std::max<std::size_t>(1, value.size()), '\0');
