@@ -5,14 +5,16 @@
 // FLOP floor (docs/performance.md): SAC ≈ 0.66 GFLOP/update × 1 000 + rollout ≈ 92 GFLOP/step × 5 ≈
 // 1.12 TFLOP per epoch, plus the 50 000-row policy forward per step (≈ 0.05 TFLOP over h = 5).
 // Reported: wall time, floor at the sgemm rate measured in this run (1 thread), and the ratio.
-// The process sets no allocator options and no environment variables (the library must be fast
-// without them). Arguments: MopoConfig::rollout_threads, the threads of the rollout (1: one thread
-// throughout; 2: the library default), whether the ensemble runs whole inference chunks per thread
-// (EnsembleOptions::parallel_chunks) instead of threaded GEMMs, and SACOptions::update_threads (the fused
-// SAC update on 1 or 2 threads). x_floor_2core = wall time / (floor at 2 × the one-thread sgemm rate);
-// issue 11's target is ≤ 1.3.
-// Dataset: random rows of the right shapes (timing does not depend on the values); the model is
-// trained for 2 epochs so its normaliser and elites exist.
+// No environment variables. The library leaves the allocator alone (issue 14: no process-wide setting
+// from a constructor); programs call mopo::configure_process() or mopo::tune_malloc() first thing, as the
+// examples do. The fourth argument says whether this case runs after mopo::tune_malloc() (1) or with
+// glibc's defaults (0; these cases run first, as a process cannot untune). Arguments:
+// MopoConfig::rollout_threads, the threads of the rollout (1: one thread throughout; 2: the library default),
+// whether the ensemble runs whole inference chunks per thread (EnsembleOptions::parallel_chunks) instead of
+// threaded GEMMs, and SACOptions::update_threads (the fused SAC update on 1 or 2 threads). x_floor_2core =
+// wall time / (floor at 2 × the one-thread sgemm rate); issue 11's target is ≤ 1.3. Dataset: random rows of
+// the right shapes (timing does not depend on the values); the model is trained for 2 epochs so its
+// normaliser and elites exist.
 #include <benchmark/benchmark.h>
 #include <torch/torch.h>
 
@@ -55,6 +57,14 @@ mopo::TransitionDataset random_dataset(int64_t n) {
 }
 
 void BM_MopoEpoch(benchmark::State& state) {
+  static bool tuned = false;
+  if (state.range(3) != 0) {
+    mopo::tune_malloc();  // what mopo::configure_process() does in every example program
+    tuned = true;
+  } else if (tuned) {
+    state.SkipWithError("malloc already tuned in this process; run the glibc cases first");
+    return;
+  }
   at::set_num_threads(1);
   mopo::train::MopoConfig cfg;
   cfg.rollout_threads = state.range(0);
@@ -84,12 +94,14 @@ void BM_MopoEpoch(benchmark::State& state) {
   state.counters["rollout_s"] = rollout_s / static_cast<double>(state.iterations());
   state.counters["rollout_threads"] = static_cast<double>(cfg.rollout_threads);
   state.counters["parallel_chunks"] = static_cast<double>(state.range(1));
+  state.counters["malloc_tuned"] = static_cast<double>(state.range(3));
 }
 BENCHMARK(BM_MopoEpoch)
-    ->Args({1, 0, 1})
-    ->Args({2, 0, 1})
-    ->Args({2, 0, 2})
-    ->Args({2, 1, 2})
+    ->Args({2, 0, 2, 0})  // glibc malloc defaults: what a program that never tunes it gets
+    ->Args({1, 0, 1, 1})
+    ->Args({2, 0, 1, 1})
+    ->Args({2, 0, 2, 1})
+    ->Args({2, 1, 2, 1})
     ->Iterations(3)
     ->Unit(benchmark::kSecond)
     ->UseRealTime();

@@ -130,7 +130,7 @@ int main(int argc, char** argv) {
           log_line);
     } else if (base == "ant-angle") {
       // MOPO §5.2: SAC on the forward Ant task; its replay relabelled with the angled reward.
-      const double deg = mopo::env::detail::ant_angle_degrees(task);
+      const double deg = mopo::env::ant_angle_degrees(task);
       mopo::env::Ant env;
       mopo::env::Ant eval_env;
       summary["datasets"]["replay"] = mopo::zoo::build_replay_task(

@@ -55,7 +55,6 @@ inline train::MopoConfig seed_config() {
   c.model_training.max_epochs = 2;
   c.sac.hidden = {8, 8};
   c.sac.batch_size = 16;
-  c.tune_malloc = false;
   return c;
 }
 

@@ -1,6 +1,8 @@
 /// @file registry.hpp
 /// @brief Tasks by name: `mopo::env::make("hopper")` → std::unique_ptr<Environment>.
 ///
+/// `mopo::env::make_task("hopper")` → the Task (task.hpp) MopoTrainer takes, with that environment.
+///
 /// Names: "halfcheetah", "hopper", "walker2d", "ant", "halfcheetah-jump" (test reward),
 /// "halfcheetah-jump-behaviour" (behaviour reward, for data collection), "ant-angle" (30°),
 /// "ant-angle-<degrees>" (e.g. "ant-angle-45"), "hiv". D4RL dataset names are accepted too and resolve to
@@ -24,6 +26,7 @@
 #include "mopo/env/ood.hpp"
 #include "mopo/env/options.hpp"
 #include "mopo/env/scores.hpp"
+#include "mopo/env/task.hpp"
 #include "mopo/env/true_dynamics.hpp"
 
 #if defined(MOPO_HAS_MUJOCO)
@@ -70,8 +73,8 @@ inline std::vector<std::string> task_names() {
           "hiv"};
 }
 
-namespace detail {
-/// Angle of "ant-angle[-<degrees>]"; the suffix of a dataset name ("ant-angle-medium") is not an angle.
+/// The angle of "ant-angle[-<degrees>]" (30 for "ant-angle"); the suffix of a dataset name
+/// ("ant-angle-medium") is not an angle. @throws ValueError for a malformed angle ("ant-angle-4x5").
 inline double ant_angle_degrees(const std::string& name) {
   const std::string prefix = "ant-angle-";
   if (name.size() <= prefix.size()) return kAntAngleDefaultDegrees;
@@ -84,7 +87,6 @@ inline double ant_angle_degrees(const std::string& name) {
   }
   return deg;
 }
-}  // namespace detail
 
 #if defined(MOPO_HAS_MUJOCO)
 inline namespace with_mujoco {
@@ -108,12 +110,22 @@ inline std::unique_ptr<Environment> make(const std::string& name, const MujocoOp
     return std::make_unique<HalfCheetahJump>(make_halfcheetah_jump(JumpReward::kBehaviour, options));
   }
   if (base == "ant-angle") {
-    return std::make_unique<AntAngle>(make_ant_angle(detail::ant_angle_degrees(name), options));
+    return std::make_unique<AntAngle>(make_ant_angle(ant_angle_degrees(name), options));
   }
 #else
   (void)options;
 #endif
   throw ValueError("task '" + name + "' needs MuJoCo: link the mopo::mujoco target (MOPO_WITH_MUJOCO=ON)");
+}
+
+/// The registry's task as a Task (task.hpp) with its evaluation environment: env::task(name) plus
+/// make_env = make(name, options). @throws ValueError for unknown names (a MuJoCo task in a build without
+/// MuJoCo throws when make_env is called).
+inline Task make_task(const std::string& name, const MujocoOptions& options = {},
+                      HopperTermination hopper_mode = HopperTermination::kCorrected) {
+  Task t = task(name, hopper_mode);
+  t.make_env = [name, options] { return make(name, options); };
+  return t;
 }
 }  // namespace with_mujoco / without_mujoco
 

@@ -50,6 +50,7 @@
 #include "mopo/detail/checks.hpp"
 #include "mopo/env/environment.hpp"
 #include "mopo/env/scores.hpp"
+#include "mopo/env/task.hpp"
 #include "mopo/env/termination.hpp"
 #include "mopo/env/true_dynamics.hpp"
 #include "mopo/models/gaussian_ensemble.hpp"
@@ -58,6 +59,7 @@
 #include "mopo/rollout/replay_buffer.hpp"
 #include "mopo/rollout/rollout_buffer.hpp"
 #include "mopo/train/evaluate.hpp"
+#include "mopo/train/mopo_config.hpp"
 
 namespace mopo::train {
 
@@ -84,94 +86,6 @@ class ScopedIntraOpThreads {
   bool changed_ = false;
 };
 }  // namespace detail
-
-/// Every MOPO setting, with the original code's defaults (mopo-algorithm.md §5.1, §8, §9).
-struct MopoConfig {
-  std::string task = "halfcheetah";  ///< task name: termination function, evaluation, normalised score
-  double lambda = 1.0;               ///< λ of r̃ = r̂ − λ·u (per dataset, Table 6)
-  RolloutOptions rollout;            ///< rollout_batch 50 000, horizon h (per dataset), random_actions
-  int64_t retain_epochs = 5;         ///< model_retain_epochs: rollouts kept in D_model
-  int64_t rollout_freq = 1000;       ///< SAC steps between rollouts (original model_train_freq)
-  /// Intra-op threads while a rollout runs (big-batch inference gains from 2, batch-256 SAC updates do
-  /// not: performance-notes.md §1); capped by the hardware's threads, restored afterwards; 0 = unchanged.
-  int64_t rollout_threads = 2;
-  /// Call mopo::tune_malloc() (process-wide) when the trainer is built: a 50 000-row rollout step
-  /// allocates tens of MB of temporaries, which glibc otherwise mmaps and page-faults in on every step
-  /// (measured: +2.1 s of a 6.9 s rollout, bench_mopo_epoch). false leaves the allocator alone.
-  bool tune_malloc = true;
-  double real_ratio = 0.05;        ///< share of D_env rows in each SAC batch (12 of 256)
-  int64_t epochs = 1000;           ///< policy epochs
-  int64_t steps_per_epoch = 1000;  ///< SAC updates per epoch (original epoch_length)
-  int64_t eval_episodes = 10;      ///< deterministic evaluation episodes per epoch (0 = none)
-  int64_t eval_every = 1;          ///< evaluate every k epochs (and after the last)
-  int64_t checkpoint_every = 1;    ///< checkpoint every k epochs when an output dir is set (0 = never)
-  uint64_t seed = 0;               ///< seeds everything (agent, model training, rollouts, batches)
-  bool real_only = false;          ///< offline SAC baseline: no model, batches from D_env only
-  bool behavior_cloning = false;   ///< BC baseline: actor regresses D_env actions, no model, no critic
-  bool hopper_original_termination = false;  ///< parity switch: the original one-sided Hopper check
-  /// What a rollout does with rows the model predicts as NaN/Inf: "stop" throws DivergenceError naming
-  /// the epoch and the count; "drop" leaves them out of D_model (counted in rollout/nonfinite). A NaN/Inf
-  /// SAC loss, Q-value or α always stops training (DivergenceError): the update has already changed the
-  /// networks, and undoing it would cost a copy of every parameter per step.
-  std::string nonfinite_model_rows = "stop";
-  models::EnsembleOptions ensemble;  ///< 7 members, 5 elites, 4×200 swish
-  models::EnsembleTrainOptions model_training;
-  agents::SACOptions sac;
-
-  template <class V>
-  void visit(V&& v) {
-    v("task", task);
-    v("lambda", lambda);
-    v("rollout", rollout);
-    v("retain_epochs", retain_epochs);
-    v("rollout_freq", rollout_freq);
-    v("rollout_threads", rollout_threads);
-    v("tune_malloc", tune_malloc);
-    v("real_ratio", real_ratio);
-    v("epochs", epochs);
-    v("steps_per_epoch", steps_per_epoch);
-    v("eval_episodes", eval_episodes);
-    v("eval_every", eval_every);
-    v("checkpoint_every", checkpoint_every);
-    v("seed", seed);
-    v("real_only", real_only);
-    v("behavior_cloning", behavior_cloning);
-    v("hopper_original_termination", hopper_original_termination);
-    v("nonfinite_model_rows", nonfinite_model_rows);
-    v("ensemble", ensemble);
-    v("model_training", model_training);
-    v("sac", sac);
-  }
-  void validate() const {
-    auto positive = [](const char* key, int64_t value, bool zero_ok) {
-      if (value < 0 || (!zero_ok && value == 0)) {
-        throw ConfigError(std::string(key) + ": must be " + (zero_ok ? ">= 0" : "> 0") + ", got " +
-                          std::to_string(value));
-      }
-    };
-    if (!std::isfinite(lambda) || lambda < 0)
-      throw ConfigError("lambda: must be >= 0, got " + std::to_string(lambda));
-    if (!(real_ratio >= 0 && real_ratio <= 1)) {
-      throw ConfigError("real_ratio: must be in [0, 1], got " + std::to_string(real_ratio));
-    }
-    positive("retain_epochs", retain_epochs, false);
-    positive("rollout_freq", rollout_freq, false);
-    positive("rollout_threads", rollout_threads, true);
-    positive("epochs", epochs, true);
-    positive("steps_per_epoch", steps_per_epoch, false);
-    positive("eval_episodes", eval_episodes, true);
-    positive("eval_every", eval_every, false);
-    positive("checkpoint_every", checkpoint_every, true);
-    if (real_only && behavior_cloning)
-      throw ConfigError("real_only and behavior_cloning: choose one baseline, not both");
-    if (nonfinite_model_rows != "stop" && nonfinite_model_rows != "drop") {
-      throw ConfigError("nonfinite_model_rows: expected \"stop\" or \"drop\", got \"" + nonfinite_model_rows +
-                        "\"");
-    }
-  }
-  /// Whether this configuration trains and rolls out a dynamics model (false for the model-free baselines).
-  [[nodiscard]] bool uses_model() const { return !real_only && !behavior_cloning; }
-};
 
 /// What fit() reports for each epoch (also written as one CSV/JSONL row).
 struct MopoEpochResult {
@@ -362,25 +276,23 @@ class MopoTrainer {
       "MopoTrainer<PenaltyT>: PenaltyT must satisfy the penalty concept; see docs/concepts.md#penalty");
 
  public:
+  /// A task the registry knows, named by `config.task` (env::task: its termination function and D4RL
+  /// reference scores; evaluation takes the environment given to fit()).
   /// @param dataset transitions with next_observations (qlearning_dataset() output).
-  /// @throws ConfigError for invalid settings, DatasetError if the dataset lacks next_observations.
+  /// @throws ConfigError for invalid settings (before anything is built), ValueError for an unknown task,
+  /// DatasetError if the dataset is empty or lacks next_observations.
   MopoTrainer(MopoConfig config, TransitionDataset dataset, PenaltyT strategy = PenaltyT{})
-      : config_(std::move(config)),
-        dataset_(std::move(dataset)),
-        rng_(config_.seed),
-        agent_(checked_dims(dataset_).first, checked_dims(dataset_).second, config_.sac, config_.seed),
-        model_(make_model(config_, dataset_)),
-        rollout_(config_.lambda, config_.rollout, std::move(strategy)),
-        // The model-free baselines never fill D_model: a one-row buffer instead of retain·batch·h rows.
-        buffer_(config_.uses_model() ? config_.retain_epochs : 1,
-                config_.uses_model() ? config_.rollout.rollout_batch * config_.rollout.horizon : 1,
-                dataset_.observation_dim(), dataset_.action_dim()),
-        terminal_(env::termination_fn(config_.task, config_.hopper_original_termination
-                                                        ? env::HopperTermination::kOriginalOneSided
-                                                        : env::HopperTermination::kCorrected)) {
-    config_.validate();
-    if (config_.tune_malloc) tune_malloc();
-  }
+      : MopoTrainer(std::move(config), std::move(dataset), std::nullopt, std::move(strategy)) {}
+
+  /// Any task, the registry's (env::task, env::make_task) or one's own (env::Task filled in by hand;
+  /// docs/concepts.md#task): rollouts end by `task.termination`, fit() without an environment evaluates in
+  /// `task.make_env()`, scores are normalised with `task.reference` when it has one. `config.task` is
+  /// replaced by `task.name` (configs and checkpoints record it).
+  /// @throws ConfigError for invalid settings or an invalid task (before anything is built), DatasetError
+  /// if the dataset is empty or lacks next_observations.
+  MopoTrainer(MopoConfig config, TransitionDataset dataset, env::Task task, PenaltyT strategy = PenaltyT{})
+      : MopoTrainer(std::move(config), std::move(dataset), std::optional<env::Task>(std::move(task)),
+                    std::move(strategy)) {}
 
   MopoTrainer(const MopoTrainer&) = delete;
   MopoTrainer& operator=(const MopoTrainer&) = delete;
@@ -423,8 +335,13 @@ class MopoTrainer {
 
   /// The simulator oracle needed by oracle penalties (penalty::TrueError). Not owned.
   void set_true_dynamics(env::TrueDynamics* oracle) { oracle_ = oracle; }
-  /// Replaces the task's termination function (e.g. a user-defined task).
-  void set_termination(env::TerminationFn fn) { terminal_ = std::move(fn); }
+  /// Replaces the task's termination function.
+  void set_termination(env::TerminationFn fn) {
+    if (!fn) throw ValueError("MopoTrainer::set_termination: empty function");
+    task_.termination = std::move(fn);
+  }
+  /// The task: name, termination function, evaluation environment factory, reference scores.
+  [[nodiscard]] const env::Task& task() const { return task_; }
 
   /// Lines 3-8: one rollout from `rollout_batch` dataset states into a new epoch of D_model.
   RolloutStats rollout() {
@@ -442,7 +359,7 @@ class MopoTrainer {
       const auto t = oracle_->true_step(obs, act);
       return penalty::GroundTruth{t.next_observations, t.rewards};
     };
-    const auto stats = rollout_.run(model_, start, policy, terminal_, truth, buffer_, rng_);
+    const auto stats = rollout_.run(model_, start, policy, task_.termination, truth, buffer_, rng_);
     if (stats.nonfinite > 0 && config_.nonfinite_model_rows == "stop") {
       throw DivergenceError("epoch " + std::to_string(epoch_ + 1) + ", SAC step " +
                             std::to_string(total_steps_) + ": the model predicted NaN/Inf for " +
@@ -520,7 +437,7 @@ class MopoTrainer {
   /// null), write metrics rows to `out_dir`/metrics.{csv,jsonl} and checkpoints to `out_dir`/checkpoint
   /// (when out_dir is non-empty). Trains the model first if none was set (logging its epochs to
   /// `out_dir`/model_metrics.csv).
-  template <class EnvT = env::Environment>
+  template <class EnvT = env::Environment, std::enable_if_t<env::is_environment_v<EnvT>, int> = 0>
   std::vector<MopoEpochResult> fit(EnvT* eval_env, const std::filesystem::path& out_dir = {},
                                    const MopoCallbacks& callbacks = {}) {
     if (config_.uses_model() && !model_ready_)
@@ -551,9 +468,7 @@ class MopoTrainer {
         r.eval = evaluate(*eval_env, config_.eval_episodes);
         r.metrics.set("eval/return_mean", r.eval->return_mean).set("eval/return_std", r.eval->return_std);
         r.metrics.set("eval/length_mean", r.eval->length_mean);
-        if (env::d4rl_reference_scores(config_.task)) {
-          r.normalized_score = env::normalized_score_percent(config_.task, r.eval->return_mean);
-        }
+        if (task_.reference) r.normalized_score = task_.normalized_score_percent(r.eval->return_mean);
       }
       r.metrics.set("eval/normalized_score", r.normalized_score);
       r.metrics.set("epoch_seconds",
@@ -570,6 +485,14 @@ class MopoTrainer {
       results.push_back(std::move(r));
     }
     return results;
+  }
+
+  /// fit() evaluating in an environment made by the task (`task().make_env()`, e.g. env::make_task's MuJoCo
+  /// environment); without one, no evaluation.
+  std::vector<MopoEpochResult> fit(const std::filesystem::path& out_dir = {},
+                                   const MopoCallbacks& callbacks = {}) {
+    std::unique_ptr<env::Environment> eval_env = task_.make_env ? task_.make_env() : nullptr;
+    return fit<env::Environment>(eval_env.get(), out_dir, callbacks);
   }
 
   /// Writes everything needed to resume: agent, model, rollout buffer, RNG states, counters.
@@ -646,6 +569,34 @@ class MopoTrainer {
   [[nodiscard]] const RolloutStats& last_rollout() const { return last_rollout_; }
 
  private:
+  // The constructors' common part. The config (and task) are checked first, as config_ is the first member:
+  // a bad setting is a ConfigError naming it, not an error of a member built from it.
+  MopoTrainer(MopoConfig&& config, TransitionDataset&& dataset, std::optional<env::Task> task,
+              PenaltyT&& strategy)
+      : config_(checked_config(std::move(config), task)),
+        task_(task ? std::move(*task)
+                   : env::task(config_.task, config_.hopper_original_termination
+                                                 ? env::HopperTermination::kOriginalOneSided
+                                                 : env::HopperTermination::kCorrected)),
+        dataset_(std::move(dataset)),
+        rng_(config_.seed),
+        agent_(checked_dims(dataset_).first, checked_dims(dataset_).second, config_.sac, config_.seed),
+        model_(make_model(config_, dataset_)),
+        rollout_(config_.lambda, config_.rollout, std::move(strategy)),
+        // The model-free baselines never fill D_model: a one-row buffer instead of retain·batch·h rows.
+        buffer_(config_.uses_model() ? config_.retain_epochs : 1,
+                config_.uses_model() ? config_.rollout.rollout_batch * config_.rollout.horizon : 1,
+                dataset_.observation_dim(), dataset_.action_dim()) {}
+
+  static MopoConfig checked_config(MopoConfig&& config, const std::optional<env::Task>& task) {
+    if (task) {
+      task->validate();
+      config.task = task->name;
+    }
+    config.validate();
+    return std::move(config);
+  }
+
   // The files of one checkpoint, latest.json last (save_checkpoint()).
   void write_checkpoint_files(const std::filesystem::path& dir, const std::string& name) const {
     const std::filesystem::path sub = dir / name;
@@ -712,13 +663,13 @@ class MopoTrainer {
   }
 
   MopoConfig config_;
+  env::Task task_;
   TransitionDataset dataset_;
   mutable RandomState rng_;  // mutable: save_checkpoint() reads the engine state
   agents::SACAgent agent_;
   models::GaussianEnsemble model_;
   ModelRollout<PenaltyT> rollout_;
   RolloutBuffer buffer_;
-  env::TerminationFn terminal_;
   env::TrueDynamics* oracle_ = nullptr;
   bool model_ready_ = false;
   int64_t epoch_ = 0;
