@@ -13,6 +13,7 @@
 #include "mopo/env/mujoco/tasks/hopper.hpp"
 #include "mopo/train/mopo_trainer.hpp"
 #include "mopo/train/run_summary.hpp"
+#include "support/tiny_mopo_config.hpp"
 
 namespace fs = std::filesystem;
 using Catch::Matchers::Contains;
@@ -49,27 +50,7 @@ mopo::TransitionDataset random_dataset(int64_t episodes, int64_t steps, uint64_t
   return d;
 }
 
-mopo::train::MopoConfig tiny_config() {
-  mopo::train::MopoConfig c;
-  c.task = "halfcheetah";
-  c.lambda = 1.0;
-  c.rollout.rollout_batch = 200;
-  c.rollout.horizon = 3;
-  c.rollout_freq = 20;
-  c.retain_epochs = 2;
-  c.epochs = 2;
-  c.steps_per_epoch = 20;
-  c.eval_episodes = 1;
-  c.seed = 5;
-  c.ensemble.ensemble_size = 3;
-  c.ensemble.num_elites = 2;
-  c.ensemble.hidden = {32, 32};
-  c.ensemble.weight_decay = {2.5e-5, 5e-5, 1e-4};
-  c.model_training.max_epochs = 3;
-  c.sac.hidden = {32, 32};
-  c.sac.batch_size = 32;
-  return c;
-}
+mopo::train::MopoConfig tiny_config() { return mopo::testing::tiny_mopo_config(); }
 
 fs::path fresh_dir(const std::string& name) {
   const auto d = fs::temp_directory_path() / ("mopo_it_" + name + "_" + std::to_string(::getpid()));

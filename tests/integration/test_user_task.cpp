@@ -17,6 +17,7 @@
 #include "mopo/env/environment.hpp"
 #include "mopo/env/task.hpp"
 #include "mopo/train/mopo_trainer.hpp"
+#include "support/tiny_mopo_config.hpp"
 
 namespace fs = std::filesystem;
 using Catch::Matchers::Contains;
@@ -103,24 +104,15 @@ mopo::TransitionDataset reacher_dataset(int64_t episodes, uint64_t seed) {
 }
 
 mopo::train::MopoConfig tiny_config() {
-  mopo::train::MopoConfig c;
+  auto c = mopo::testing::tiny_mopo_config();
   c.task = "not-used";  // replaced by the Task's name
-  c.lambda = 1.0;
-  c.rollout.rollout_batch = 200;
   c.rollout.horizon = 5;
   c.rollout_freq = 25;
-  c.retain_epochs = 2;
   c.epochs = 3;
   c.steps_per_epoch = 50;
   c.eval_episodes = 2;
   c.seed = 11;
-  c.ensemble.ensemble_size = 3;
-  c.ensemble.num_elites = 2;
-  c.ensemble.hidden = {32, 32};
-  c.ensemble.weight_decay = {2.5e-5, 5e-5, 1e-4};
   c.model_training.max_epochs = 5;
-  c.sac.hidden = {32, 32};
-  c.sac.batch_size = 32;
   return c;
 }
 

@@ -407,13 +407,6 @@ inline std::string read_string(hid_t dset, const DatasetInfo& in, const std::str
   return buf;
 }
 
-/// Link-creation property list that creates missing intermediate groups ("infos/qpos").
-inline Handle intermediate_lcpl(const std::string& file) {
-  Handle lcpl = own(H5Pcreate(H5P_LINK_CREATE), H5Pclose, file, "", "cannot create property list");
-  check(H5Pset_create_intermediate_group(lcpl.get(), 1), file, "", "cannot set property list");
-  return lcpl;
-}
-
 /// A creation property list of class `cls` (H5P_DATASET_CREATE, H5P_GROUP_CREATE, H5P_FILE_CREATE) that
 /// records no modification times. HDF5 stores them in every object header by default, so two writes of the
 /// same data differ in bytes; without them a file is a function of its content (a regenerated dataset has
@@ -425,7 +418,7 @@ inline Handle untimed_create_plist(hid_t cls, const std::string& file, const std
 }
 
 /// Creates the groups on the path to `key` ("infos/qpos" → "infos") that do not exist yet, untimed
-/// (intermediate groups made through a link creation list would get HDF5's default, timed, group list).
+/// (groups made implicitly through a link creation list would get HDF5's default, timed, group list).
 inline void ensure_parent_groups(hid_t loc, const std::string& key, const std::string& file) {
   for (std::size_t slash = key.find('/', 1); slash != std::string::npos; slash = key.find('/', slash + 1)) {
     const std::string group = key.substr(0, slash);
@@ -487,9 +480,9 @@ inline void write_tensor(hid_t loc, const std::string& key, const torch::Tensor&
     check(H5Pset_deflate(dcpl.get(), static_cast<unsigned>(gzip_level)), file, key, "cannot enable gzip");
   }
   ensure_parent_groups(loc, key, file);
-  Handle lcpl = intermediate_lcpl(file);
-  Handle dset = own(H5Dcreate2(loc, key.c_str(), file_type, space.get(), lcpl.get(), dcpl.get(), H5P_DEFAULT),
-                    H5Dclose, file, key, "cannot create dataset");
+  Handle dset =
+      own(H5Dcreate2(loc, key.c_str(), file_type, space.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT),
+          H5Dclose, file, key, "cannot create dataset");
   if (data.numel() > 0) {
     check(H5Dwrite(dset.get(), mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data.data_ptr()), file, key,
           "write failed");
@@ -505,9 +498,8 @@ inline void write_string(hid_t loc, const std::string& key, const std::string& v
   Handle space = own(H5Screate(H5S_SCALAR), H5Sclose, file, key, "cannot create dataspace");
   ensure_parent_groups(loc, key, file);
   Handle dcpl = untimed_create_plist(H5P_DATASET_CREATE, file, key);
-  Handle lcpl = intermediate_lcpl(file);
   Handle dset =
-      own(H5Dcreate2(loc, key.c_str(), type.get(), space.get(), lcpl.get(), dcpl.get(), H5P_DEFAULT),
+      own(H5Dcreate2(loc, key.c_str(), type.get(), space.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT),
           H5Dclose, file, key, "cannot create dataset");
   std::string buf = value;
   buf.resize(std::max<std::size_t>(1, value.size()), '\0');

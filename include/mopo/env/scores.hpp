@@ -43,6 +43,14 @@ inline constexpr std::array<KnownTask, 8> kKnownTasks{{
     {"hiv", false, {0.0, 0.0}},
 }};
 
+inline void check_finite_return(double episode_return, const std::string& who) {
+  if (!std::isfinite(episode_return)) {
+    std::ostringstream os;
+    os << who << ": return " << episode_return << " is not finite";
+    throw ValueError(os.str());
+  }
+}
+
 inline std::string known_task_list() {
   std::ostringstream os;
   for (std::size_t i = 0; i < kKnownTasks.size(); ++i) os << (i ? ", " : "") << kKnownTasks[i].name;
@@ -81,20 +89,24 @@ inline std::optional<ReferenceScores> d4rl_reference_scores(const std::string& n
   return std::nullopt;
 }
 
+/// D4RL's get_normalized_score with given references: (R − random) / (expert − random). `who` starts the
+/// error message. Throws mopo::ValueError if `episode_return` is not finite.
+inline double normalized_score(const ReferenceScores& ref, double episode_return, const std::string& who) {
+  detail::check_finite_return(episode_return, who);
+  return (episode_return - ref.random) / (ref.expert - ref.random);
+}
+
 /// D4RL's get_normalized_score: (R − random) / (expert − random). 0 = random policy, 1 = expert.
 /// Throws mopo::ValueError if the task has no reference scores or `episode_return` is not finite.
 inline double normalized_score(const std::string& name, double episode_return) {
-  if (!std::isfinite(episode_return)) {
-    std::ostringstream os;
-    os << "normalized_score(" << name << "): return " << episode_return << " is not finite";
-    throw ValueError(os.str());
-  }
+  const std::string who = "normalized_score(" + name + ")";
+  detail::check_finite_return(episode_return, who);
   const auto ref = d4rl_reference_scores(name);
   if (!ref) {
     throw ValueError("normalized_score: task '" + name +
                      "' has no D4RL reference scores (report raw returns, as MOPO Table 2 does)");
   }
-  return (episode_return - ref->random) / (ref->expert - ref->random);
+  return normalized_score(*ref, episode_return, who);
 }
 
 /// 100 × normalized_score, the form papers report.

@@ -69,12 +69,7 @@ struct Task {
     if (!reference) {
       throw ValueError("task '" + name + "' has no reference scores (report raw returns)");
     }
-    if (!std::isfinite(episode_return)) {
-      std::ostringstream os;
-      os << "task '" << name << "': return " << episode_return << " is not finite";
-      throw ValueError(os.str());
-    }
-    return 100.0 * (episode_return - reference->random) / (reference->expert - reference->random);
+    return 100.0 * normalized_score(*reference, episode_return, "task '" + name + "'");
   }
 };
 
