@@ -48,6 +48,7 @@ class FusedEnsembleStep {
     adam_ = mopo::detail::FlatAdam(std::move(params), lr);
     n_hidden_ = layers_.size() - 2;
     members_ = layers_[0]->weight.size(0);
+    member_loss_.assign(static_cast<std::size_t>(members_), 0.0);
   }
 
   /// One step on x [E, B, in] (normalised inputs) and y [E, B, D]; returns the loss before the step.
@@ -56,18 +57,17 @@ class FusedEnsembleStep {
     const int64_t batch = x.size(1);
     if (batch != batch_) allocate(batch);
     const int64_t split = threads_ >= 2 && members_ >= 2 ? (members_ + 1) / 2 : members_;
-    double loss[2] = {0, 0};
     if (split < members_) {
       const int previous = at::get_num_threads();
       if (previous != 1) at::set_num_threads(1);
       try {
         const std::function<void()> first = [&] {
           torch::NoGradGuard guard;
-          loss[0] = members_range(x, y, 0, split, 0);
+          members_range(x, y, 0, split, 0);
         };
         const std::function<void()> second = [&] {
           torch::NoGradGuard guard;
-          loss[1] = members_range(x, y, split, members_, 1);
+          members_range(x, y, split, members_, 1);
         };
         runner_.run(second, first);
         finish_gradients(2);
@@ -82,11 +82,15 @@ class FusedEnsembleStep {
       }
       if (previous != 1) at::set_num_threads(previous);
     } else {
-      loss[0] = members_range(x, y, 0, members_, 0);
+      members_range(x, y, 0, members_, 0);
       finish_gradients(1);
       adam_.step();
     }
-    return loss[0] + loss[1] + regulariser_;
+    // Σ over members in member order, not the two threads' partial sums: one thread and two give the same
+    // bits.
+    double total = 0;
+    for (const double l : member_loss_) total += l;
+    return total + regulariser_;
   }
 
  private:
@@ -112,9 +116,10 @@ class FusedEnsembleStep {
   }
 
   // Forward, loss and backward of members [e0, e1); gradients into the Adam buffers (their member rows);
-  // the max/min log-variance gradients of these members into bound_grads_[slot]. Returns their loss terms.
-  double members_range(const torch::Tensor& x_all, const torch::Tensor& y_all, int64_t e0, int64_t e1,
-                       int slot) {
+  // the max/min log-variance gradients of these members into bound_grads_[slot]; their loss terms into
+  // member_loss_.
+  void members_range(const torch::Tensor& x_all, const torch::Tensor& y_all, int64_t e0, int64_t e1,
+                     int slot) {
     const int64_t ne = e1 - e0;
     auto rows = [&](const torch::Tensor& t) { return t.narrow(0, e0, ne); };
     const auto& grads = adam_.grads();
@@ -162,6 +167,7 @@ class FusedEnsembleStep {
     const float scale = 1.0f / static_cast<float>(batch * d);  // mean over rows and outputs, per member
     double total = 0;
     for (int64_t i = 0; i < ne * batch; ++i) {
+      if (i % batch == 0) total = 0;  // one sum per member, so the threads' split cannot change the bits
       for (int64_t k = 0; k < d; ++k) {
         const int64_t j = i * d + k;
         const float diff = mu[j] - yy[j];
@@ -175,6 +181,8 @@ class FusedEnsembleStep {
         gmax[k] += static_cast<double>(gl * a2[j] * (1.0f - a1[j]));
         gmin[k] += static_cast<double>(gl * (1.0f - a2[j]));
       }
+      if ((i + 1) % batch == 0)
+        member_loss_[static_cast<std::size_t>(e0 + i / batch)] = total * static_cast<double>(scale);
     }
     // Heads: ∂W = hᵀ·g + wd·W, ∂b = Σ_rows g, ∂h = g_μ·W_μᵀ + g_raw·W_ℓᵀ.
     const std::size_t mh = n_hidden_, lh = n_hidden_ + 1;
@@ -194,7 +202,6 @@ class FusedEnsembleStep {
         at::bmm_out(g_prev, g, rows(layers_[k]->weight).transpose(1, 2));
       }
     }
-    return total * static_cast<double>(scale);
   }
 
   template <class Rows>
@@ -240,6 +247,7 @@ class FusedEnsembleStep {
   std::vector<double> decay_;
   double bound_coef_;
   int64_t threads_;
+  std::vector<double> member_loss_;  // each member's loss terms of the last step
   std::size_t n_hidden_ = 0;
   int64_t members_ = 0;
   int64_t batch_ = -1;
