@@ -144,6 +144,21 @@ try:
     r = sweep("plan", shared_file)
     check(r.returncode == 0 and r.stdout.splitlines()[0].endswith("hc-random/model/seed-0")
           and "4 runs: 4 pending" in r.stdout, "shared model: the model run is planned first")
+    r = sweep("plan", shared_file, "--only", "*/offline-sac/*", "--only", "*/mopo-max_std/*")
+    lines = [l for l in r.stdout.splitlines() if l.startswith("pending")]
+    check(r.returncode == 0 and [l.split()[1] for l in lines] ==
+          ["hc-random/model/seed-0", "hc-random/mopo-max_std/base/seed-0", "hc-random/offline-sac/base/seed-0"],
+          "--only: the matching runs and the model run they need, in spec order")
+    r = sweep("plan", shared_file, "--only", "*/nothing/*")
+    check(r.returncode == 2 and "matches no run" in r.stderr, "--only matching nothing is an error")
+    two = dict(shared, seeds=[0, 1], out="runs-by-seed")
+    two_file = os.path.join(work, "two-seeds.json")
+    with open(two_file, "w") as f:
+        json.dump(two, f)
+    names = [l.split()[1] for l in sweep("plan", two_file, "--by-seed").stdout.splitlines()
+             if l.startswith("pending")]
+    check(len(names) == 8 and names[0] == "hc-random/model/seed-0" and names[4] == "hc-random/model/seed-1"
+          and all(n.endswith("seed-0") for n in names[:4]), "--by-seed: seed 0's model and runs, then seed 1's")
     r = sweep("local", shared_file, "-j", "2")
     out = r.stdout
     check(r.returncode == 0 and "4 finished" in out, "shared model: local finishes 4 runs")
