@@ -25,9 +25,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-mopo::TransitionDataset random_dataset(int64_t n) {
+mopo::data::TransitionDataset random_dataset(int64_t n) {
   mopo::RandomState rng(0);
-  mopo::TransitionDataset d;
+  mopo::data::TransitionDataset d;
   d.observations = torch::randn({n, 17}, rng.generator());
   d.actions = torch::rand({n, 6}, rng.generator()) * 2 - 1;
   d.rewards = torch::randn({n}, rng.generator());

@@ -30,11 +30,11 @@
 #include <string>
 #include <vector>
 
+#include "mopo/agents/policy_file.hpp"
 #include "mopo/agents/sac_agent.hpp"
 #include "mopo/core/normalizer.hpp"
 #include "mopo/core/random.hpp"
 #include "mopo/core/runtime.hpp"
-#include "mopo/data/zoo.hpp"
 #include "mopo/deploy/deploy.hpp"
 #include "mopo/deploy/export.hpp"
 #include "mopo/models/gaussian_ensemble.hpp"
@@ -73,7 +73,7 @@ std::filesystem::path temp_file(const std::string& name) {
 mopo::agents::SACAgent& agent() {
   static mopo::agents::SACAgent a = [] {
     mopo::agents::SACAgent out(kObs, kAct, {}, 1);
-    if (const char* file = std::getenv("MOPO_BENCH_ZOO_POLICY")) mopo::zoo::load_policy(out, file);
+    if (const char* file = std::getenv("MOPO_BENCH_ZOO_POLICY")) mopo::agents::load_policy(out, file);
     return out;
   }();
   return a;

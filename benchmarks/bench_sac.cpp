@@ -132,7 +132,7 @@ BENCHMARK(BM_SACUpdate)
 
 void BM_SACUpdateFromBuffer(benchmark::State& state) {
   mopo::agents::SACAgent agent(kObs, kAct, options_for(state), 1);
-  mopo::ReplayBuffer buffer(1'000'000, kObs, kAct);
+  mopo::rollout::ReplayBuffer buffer(1'000'000, kObs, kAct);
   mopo::RandomState rs(3);
   for (int i = 0; i < 1'000'000 / kBatch; ++i) buffer.add(make_batch(rs));
   for (int i = 0; i < 20; ++i) agent.update(buffer.sample(kBatch, rs));

@@ -36,7 +36,7 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   try {
     // D_env: (s, a, r, s', d) transitions by D4RL's qlearning_dataset rules.
-    const auto data = mopo::qlearning_dataset(mopo::load_d4rl_hdf5(dataset));
+    const auto data = mopo::data::qlearning_dataset(mopo::data::load_d4rl_hdf5(dataset));
     const int64_t obs_dim = data.observation_dim(), act_dim = data.action_dim();
     mopo::RandomState rng(seed);
 
@@ -50,11 +50,11 @@ int main(int argc, char** argv) {
               << report.best_holdout_mse[static_cast<std::size_t>(report.elites.front())] << "\n";
 
     // Lines 3-8 pieces: the penalised rollout (r̃ = r̂ − λ·max_i‖σ_i‖) and D_model keeping `retain` epochs.
-    mopo::RolloutOptions rollout_options;
+    mopo::rollout::RolloutOptions rollout_options;
     rollout_options.rollout_batch = starts;
     rollout_options.horizon = horizon;
-    const mopo::ModelRollout<mopo::penalty::MaxStd> rollout(lambda, rollout_options);
-    mopo::RolloutBuffer model_data(retain, starts * horizon, obs_dim, act_dim);
+    const mopo::rollout::ModelRollout<mopo::penalty::MaxStd> rollout(lambda, rollout_options);
+    mopo::rollout::RolloutBuffer model_data(retain, starts * horizon, obs_dim, act_dim);
     const auto terminal = mopo::env::termination_fn(task);
 
     mopo::agents::SACAgent agent(obs_dim, act_dim, mopo::agents::SACOptions{}, seed);
@@ -69,7 +69,7 @@ int main(int argc, char** argv) {
       const auto stats = rollout.run(model, start, policy, terminal, model_data, rng);
       // Line 9: SAC on batches of 5 % D_env and 95 % D_model rows.
       for (int64_t i = 0; i < steps; ++i)
-        agent.update(mopo::sample_mixed(data, model_data, 256, real_ratio, rng));
+        agent.update(mopo::rollout::sample_mixed(data, model_data, 256, real_ratio, rng));
       const auto ev = mopo::train::evaluate(*eval_env, agent, 5, rng);
       std::cout << "epoch " << epoch << ": rollout " << stats.transitions << " rows, mean penalty "
                 << stats.mean_penalty << "; return " << ev.return_mean;

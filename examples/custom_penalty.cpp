@@ -42,7 +42,7 @@ int main(int argc, char** argv) {
     cfg.lambda = lambda;
     cfg.rollout.rollout_batch = 5000;
     cfg.model_training.max_seconds = 60;
-    const auto data = mopo::qlearning_dataset(mopo::load_d4rl_hdf5(dataset));
+    const auto data = mopo::data::qlearning_dataset(mopo::data::load_d4rl_hdf5(dataset));
     mopo::train::MopoTrainer<MaxRewardStd> trainer(cfg, data);
     auto env = mopo::env::make(task);
     mopo::train::MopoCallbacks callbacks;

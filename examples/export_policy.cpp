@@ -1,5 +1,5 @@
 // export_policy: turn a full SAC checkpoint (SACAgent::save: networks, targets, optimisers, α) into the
-// small actor-only policy file the dataset zoo uses (zoo::save_policy, --format torch, the default) or
+// small actor-only policy file the dataset zoo uses (agents::save_policy, --format torch, the default) or
 // into the LibTorch-free deploy format (--format eigen: deploy::export_policy with the task's action box,
 // read by mopo::deploy::Policy; docs/deploy.md), and evaluate it.
 //
@@ -11,8 +11,8 @@
 
 #include <iostream>
 
+#include <mopo/agents/policy_file.hpp>
 #include <mopo/core/runtime.hpp>
-#include <mopo/data/zoo.hpp>
 #include <mopo/deploy/deploy.hpp>
 #include <mopo/deploy/export.hpp>
 #include <mopo/env/registry.hpp>
@@ -30,7 +30,7 @@ int main(int argc, char** argv) {
   std::string policy_file;
   auto* agent_opt =
       app.add_option("--agent", agent_file, "SACAgent::save checkpoint")->check(CLI::ExistingFile);
-  auto* policy_opt = app.add_option("--policy", policy_file, "or: a zoo policy file (zoo::save_policy)")
+  auto* policy_opt = app.add_option("--policy", policy_file, "or: a zoo policy file (agents::save_policy)")
                          ->check(CLI::ExistingFile);
   agent_opt->excludes(policy_opt);
   app.add_option("--out", out, "policy file to write")->required();
@@ -45,14 +45,14 @@ int main(int argc, char** argv) {
     if (!agent_file.empty()) {
       agent.load(agent_file);
     } else if (!policy_file.empty()) {
-      mopo::zoo::load_policy(agent, policy_file);
+      mopo::agents::load_policy(agent, policy_file);
     } else {
       throw mopo::ConfigError("give --agent or --policy");
     }
     if (format == "eigen") {
       mopo::deploy::export_policy(agent, out, env->action_space());
     } else {
-      mopo::zoo::save_policy(agent, out);
+      mopo::agents::save_policy(agent, out);
     }
     std::cout << "wrote " << out << " (" << format << ")\n";
     if (episodes > 0) {

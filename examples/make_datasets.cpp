@@ -1,4 +1,4 @@
-// make_datasets: the local dataset zoo (mopo/data/zoo.hpp) for one MuJoCo task: random, medium, mixed
+// make_datasets: the local dataset zoo (mopo/zoo/zoo.hpp) for one MuJoCo task: random, medium, mixed
 // (D4RL medium-replay), expert and medium-expert datasets in D4RL's HDF5 layout, each with a JSON card.
 //
 //   make_datasets --task hopper --out data/zoo       (default recipe: 100k rows, 300k SAC steps)
@@ -16,10 +16,9 @@
 #include <string>
 #include <vector>
 
+#include "mopo/config/json_config.hpp"
 #include "mopo/core/atomic_file.hpp"
-#include "mopo/core/json_config.hpp"
 #include "mopo/core/runtime.hpp"
-#include "mopo/data/zoo.hpp"
 #include "mopo/env/hiv.hpp"
 #include "mopo/env/mujoco/tasks/ant.hpp"
 #include "mopo/env/mujoco/tasks/half_cheetah.hpp"
@@ -29,6 +28,7 @@
 #include "mopo/env/ood.hpp"
 #include "mopo/env/registry.hpp"
 #include "mopo/env/scores.hpp"
+#include "mopo/zoo/zoo.hpp"
 
 #include "common/cli.hpp"
 
@@ -42,8 +42,7 @@ nlohmann::json build(const std::string& task, const mopo::zoo::ZooOptions& o, co
                      const std::function<void(mopo::zoo::BehaviourRun&)>& on_run = {}) {
   EnvT env;
   EnvT eval_env;
-  mopo::zoo::ReferenceReturns ref;
-  if (const auto r = mopo::env::d4rl_reference_scores(task)) ref = {r->random, r->expert};  // d4rl/infos.py
+  const auto ref = mopo::env::d4rl_reference_scores(task);  // d4rl/infos.py; none for other tasks
   return mopo::zoo::build_task(task, env, eval_env, o, out, ref, pre, log_line, on_run);
 }
 
@@ -55,8 +54,8 @@ std::string ant_angle_name(double deg) {
 
 // MOPO §5.2: the replay of SAC on the forward Ant task, relabelled with the angled reward.
 constexpr const char* kAntAngleRecipe = "replay of SAC on ant (forward), ant-angle reward";
-std::function<torch::Tensor(const mopo::TransitionDataset&)> ant_angle_rewards(double deg) {
-  return [deg](const mopo::TransitionDataset& d) {
+std::function<torch::Tensor(const mopo::data::TransitionDataset&)> ant_angle_rewards(double deg) {
+  return [deg](const mopo::data::TransitionDataset& d) {
     return mopo::env::ant_angle_relabel(d.observations, d.actions, d.next_observations, deg);
   };
 }
@@ -79,8 +78,10 @@ int main(int argc, char** argv) {
   auto* seed_opt = app.add_option("--seed", seed, "seed")->check(mopo::examples::kNonNegative);
   app.add_option("--config", config_file, "JSON file with ZooOptions");
   app.add_option("--set", overrides, "override one option, e.g. --set eval_every=5000 (repeatable)");
-  app.add_option("--medium-policy", pre.medium, "medium policy file (zoo::save_policy; skips the SAC run)");
-  app.add_option("--expert-policy", pre.expert, "expert policy file (zoo::save_policy; skips the SAC run)");
+  app.add_option("--medium-policy", pre.medium,
+                 "medium policy file (agents::save_policy; skips the SAC run)");
+  app.add_option("--expert-policy", pre.expert,
+                 "expert policy file (agents::save_policy; skips the SAC run)");
   double with_angle = 0;
   auto* angle_opt =
       app.add_option("--with-ant-angle", with_angle,
@@ -124,7 +125,7 @@ int main(int argc, char** argv) {
       summary["datasets"]["replay"] = mopo::zoo::build_replay_task(
           "halfcheetah-jump", env, eval_env, o, out,
           "replay of SAC on halfcheetah-jump-behaviour, jump reward",
-          [](const mopo::TransitionDataset& d) {
+          [](const mopo::data::TransitionDataset& d) {
             return mopo::env::halfcheetah_jump_relabel(d.next_observations, d.rewards);
           },
           log_line);

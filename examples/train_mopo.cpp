@@ -16,7 +16,7 @@
 #include <iostream>
 #include <optional>
 
-#include <mopo/core/json_config.hpp>
+#include <mopo/config/json_config.hpp>
 #include <mopo/core/progress.hpp>
 #include <mopo/core/runtime.hpp>
 #include <mopo/data/d4rl_hdf5.hpp>
@@ -135,14 +135,14 @@ int main(int argc, char** argv) {
     // The task first: a dataset or model of another task is refused before anything is trained.
     auto eval_env = mopo::env::make(task);
     auto oracle_env = mopo::env::make(task);
-    mopo::D4rlReadOptions read;
+    mopo::data::D4rlReadOptions read;
     read.observation_dim = eval_env->observation_dim();
     read.action_dim = eval_env->action_dim();
     read.task = task;
-    const auto raw = mopo::load_d4rl_hdf5(dataset, read);
-    mopo::QLearningOptions q;
+    const auto raw = mopo::data::load_d4rl_hdf5(dataset, read);
+    mopo::data::QLearningOptions q;
     q.use_next_observations = raw.has_next_observations();  // exact s' at terminals for the model
-    const auto data = mopo::qlearning_dataset(raw, q);
+    const auto data = mopo::data::qlearning_dataset(raw, q);
     const auto stats = raw.episode_stats();
     const bool has_ref = mopo::env::d4rl_reference_scores(task).has_value();
     const double data_score =

@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "mopo/core/json_config.hpp"
+#include "mopo/config/json_config.hpp"
 #include "mopo/core/random.hpp"
 #include "mopo/core/runtime.hpp"
 #include "mopo/env/registry.hpp"
@@ -50,7 +50,8 @@ int main(int argc, char** argv) {
     auto eval_env = mopo::env::make(task);
     const int64_t obs_dim = env->observation_dim(), act_dim = env->action_dim();
     mopo::agents::SACAgent agent(obs_dim, act_dim, options.sac, mopo::splitmix64(options.seed ^ 0xA6E27ull));
-    mopo::ReplayBuffer buffer(std::min(options.buffer_capacity, options.total_steps), obs_dim, act_dim);
+    mopo::rollout::ReplayBuffer buffer(std::min(options.buffer_capacity, options.total_steps), obs_dim,
+                                       act_dim);
     std::cerr << "train_sac: " << env->name() << " (obs " << obs_dim << ", act " << act_dim << "), "
               << options.total_steps << " steps, seed " << options.seed << ", target entropy "
               << agent.target_entropy() << ", out " << options.out_dir << "\n";

@@ -12,3 +12,12 @@ if(MOPO_CLANG_FORMAT)
 else()
   message(WARNING "mopo: clang-format not found; the style check is not registered")
 endif()
+
+# The layering rules of docs/architecture.md on the headers: folder include arrows, one folder one
+# namespace, a complete <mopo/mopo.hpp>, headers over 450 lines say why (tests/layers_test.py).
+find_program(MOPO_PYTHON3 NAMES python3)
+if(MOPO_PYTHON3)
+  add_test(NAME style.layers COMMAND "${MOPO_PYTHON3}" "${CMAKE_CURRENT_SOURCE_DIR}/layers_test.py"
+           "${PROJECT_SOURCE_DIR}")
+  set_tests_properties(style.layers PROPERTIES LABELS style)
+endif()

@@ -19,17 +19,17 @@
 #include <vector>
 
 #include "mopo/agents/sac_agent.hpp"
+#include "mopo/config/json_config.hpp"
 #include "mopo/core/error.hpp"
-#include "mopo/core/json_config.hpp"
 #include "mopo/data/d4rl_hdf5.hpp"
 #include "mopo/data/minari.hpp"
 #include "mopo/data/transition_dataset.hpp"
-#include "mopo/data/zoo.hpp"
 #include "mopo/deploy/format.hpp"
 #include "mopo/models/gaussian_ensemble.hpp"
 #include "mopo/rollout/rollout_buffer.hpp"
 #include "mopo/train/mopo_trainer.hpp"
 #include "mopo/train/sac_trainer.hpp"
+#include "mopo/zoo/options.hpp"
 
 namespace mopo::fuzz {
 
@@ -148,14 +148,14 @@ inline std::string deploy_header(const uint8_t* data, std::size_t size) {
 /// qlearning_dataset() rules train_mopo applies.
 inline std::string d4rl_hdf5(const uint8_t* data, std::size_t size) {
   return detail::refused([&] {
-    const auto raw = load_d4rl_hdf5_image(data, size, "dataset.hdf5");
-    (void)qlearning_dataset(raw);
+    const auto raw = mopo::data::load_d4rl_hdf5_image(data, size, "dataset.hdf5");
+    (void)mopo::data::qlearning_dataset(raw);
   });
 }
 
 /// A Minari main_data.hdf5: bytes = the file, opened as an in-memory file image.
 inline std::string minari_hdf5(const uint8_t* data, std::size_t size) {
-  return detail::refused([&] { (void)load_minari_image(data, size, "main_data.hdf5"); });
+  return detail::refused([&] { (void)mopo::data::load_minari_image(data, size, "main_data.hdf5"); });
 }
 
 /// checkpoint/latest.json as `train_mopo --resume` reads it, against the seed run's config (max_std).
@@ -174,7 +174,8 @@ inline std::string trainer_state(const uint8_t* data, std::size_t size) {
   return detail::refused([&] {
     torch::serialize::InputArchive archive;
     train::detail::load_trainer_archive(archive, "trainer.pt", reinterpret_cast<const char*>(data), size);
-    RolloutBuffer buffer(c.retain_epochs, c.rollout.rollout_batch * c.rollout.horizon, kObsDim, kActDim);
+    rollout::RolloutBuffer buffer(c.retain_epochs, c.rollout.rollout_batch * c.rollout.horizon, kObsDim,
+                                  kActDim);
     RandomState rng(0);
     (void)train::detail::read_trainer_state(archive, buffer, rng, "trainer.pt");
   });

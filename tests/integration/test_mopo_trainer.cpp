@@ -22,7 +22,7 @@ namespace {
 
 // `episodes` random-action episodes of `steps` steps each, as a qlearning-style dataset.
 template <class EnvT>
-mopo::TransitionDataset random_dataset(int64_t episodes, int64_t steps, uint64_t seed) {
+mopo::data::TransitionDataset random_dataset(int64_t episodes, int64_t steps, uint64_t seed) {
   EnvT env;
   mopo::RandomState rng(seed);
   std::vector<torch::Tensor> obs, act, rew, next, term;
@@ -41,7 +41,7 @@ mopo::TransitionDataset random_dataset(int64_t episodes, int64_t steps, uint64_t
       if (r.terminated || r.truncated) break;
     }
   }
-  mopo::TransitionDataset d;
+  mopo::data::TransitionDataset d;
   d.observations = torch::stack(obs);
   d.actions = torch::stack(act);
   d.rewards = torch::stack(rew);
@@ -66,7 +66,7 @@ std::vector<torch::Tensor> params(mopo::agents::SACAgent& a) {
 }
 
 // Trains `cfg` for one epoch into `dir` (metrics and a checkpoint), no evaluation environment.
-void checkpoint_one_epoch(mopo::train::MopoConfig cfg, const mopo::TransitionDataset& data,
+void checkpoint_one_epoch(mopo::train::MopoConfig cfg, const mopo::data::TransitionDataset& data,
                           const fs::path& dir) {
   cfg.epochs = 1;
   mopo::train::Mopo t(cfg, data);

@@ -74,7 +74,7 @@ mopo::env::Task point_reacher_task() {
 }
 
 // Random-action episodes in PointReacher.
-mopo::TransitionDataset reacher_dataset(int64_t episodes, uint64_t seed) {
+mopo::data::TransitionDataset reacher_dataset(int64_t episodes, uint64_t seed) {
   PointReacher env;
   mopo::RandomState rng(seed);
   std::vector<torch::Tensor> obs, act, rew, next, term, tout;
@@ -93,7 +93,7 @@ mopo::TransitionDataset reacher_dataset(int64_t episodes, uint64_t seed) {
       if (r.terminated || r.truncated) break;
     }
   }
-  mopo::TransitionDataset d;
+  mopo::data::TransitionDataset d;
   d.observations = torch::stack(obs);
   d.actions = torch::stack(act);
   d.rewards = torch::stack(rew);

@@ -23,6 +23,10 @@
 ///
 /// Determinism: all randomness (initialisation, exploration noise, target/actor sampling) comes from
 /// the agent's own RandomState seeded by the constructor; save()/load() include its state.
+///
+/// Length: ~630 lines, one concrete class (style.md: SACAgent is concrete, not a template) with its options,
+/// act(), the update in both forms (reference autograd and fused) and save()/load() with shape checks; the
+/// networks (sac_networks.hpp) and the fused kernels (sac_fused_update.hpp) are already apart.
 #pragma once
 
 #include <torch/torch.h>

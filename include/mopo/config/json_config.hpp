@@ -180,7 +180,7 @@ void parse_value(const json& j, T& out, const std::string& path) {
     from_json(j, out, path);
   } else {
     static_assert(is_options_v<T>,
-                  "mopo::config: unsupported field type; see include/mopo/core/json_config.hpp");
+                  "mopo::config: unsupported field type; see include/mopo/config/json_config.hpp");
   }
 }
 

@@ -8,9 +8,9 @@
 /// or float64; bools as numpy bool) and shapes, gzip-compressed like D4RL's.
 ///
 /// @code
-/// auto raw = mopo::load_d4rl_hdf5("hopper_medium-v2.hdf5");           // rows as stored
-/// auto data = mopo::qlearning_dataset(raw);                            // d4rl.qlearning_dataset rules
-/// mopo::save_d4rl_hdf5("copy.hdf5", raw, {torch::kFloat64, 4});       // atomic write
+/// auto raw = mopo::data::load_d4rl_hdf5("hopper_medium-v2.hdf5");           // rows as stored
+/// auto data = mopo::data::qlearning_dataset(raw);                            // d4rl.qlearning_dataset rules
+/// mopo::data::save_d4rl_hdf5("copy.hdf5", raw, {torch::kFloat64, 4});       // atomic write
 /// @endcode
 #pragma once
 
@@ -32,7 +32,7 @@
 #include "mopo/data/hdf5.hpp"
 #include "mopo/data/transition_dataset.hpp"
 
-namespace mopo {
+namespace mopo::data {
 
 /// What load_d4rl_hdf5() reads besides the four required keys.
 struct D4rlReadOptions {
@@ -302,7 +302,7 @@ inline void save_d4rl_hdf5(const std::filesystem::path& path, const TransitionDa
     auto fapl = h5::own(H5Pcreate(H5P_FILE_ACCESS), H5Pclose, name, "", "cannot create property list");
     h5::check(H5Pset_fapl_core(fapl.get(), std::size_t{1} << 20, /*backing_store=*/0), name, "",
               "cannot select the in-memory HDF5 driver");
-    const std::string memory_name = detail::temp_path_for(path);  // unique: never a file HDF5 has open
+    const std::string memory_name = mopo::detail::temp_path_for(path);  // unique: never a file HDF5 has open
     const h5::Handle fcpl = h5::untimed_create_plist(H5P_FILE_CREATE, name, "");  // the root group's too
     auto file = h5::own(H5Fcreate(memory_name.c_str(), H5F_ACC_TRUNC, fcpl.get(), fapl.get()), H5Fclose, name,
                         "", "cannot create the in-memory HDF5 file");
@@ -336,4 +336,4 @@ inline void save_d4rl_hdf5(const std::filesystem::path& path, const TransitionDa
   atomic_write(path, image);
 }
 
-}  // namespace mopo
+}  // namespace mopo::data

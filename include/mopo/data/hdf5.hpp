@@ -1,10 +1,13 @@
 /// @file hdf5.hpp
 /// @brief Thin RAII layer over the HDF5 C library, used by the D4RL and Minari readers/writers.
 ///
-/// Internal (namespace mopo::detail::h5), not API. Every hid_t is owned by a Handle that closes it with the
-/// right H5?close function. HDF5's automatic error printing is switched off for the lifetime of an
+/// Internal (namespace mopo::data::detail::h5), not API. Every hid_t is owned by a Handle that closes it with
+/// the right H5?close function. HDF5's automatic error printing is switched off for the lifetime of an
 /// ErrorSilencer (the previous setting is restored), and every failing call is turned into a mopo error
 /// whose message names the file and the key and carries HDF5's own innermost error description.
+///
+/// Length: ~510 lines, the whole internal HDF5 layer (handles, error capture, typed reads and writes with
+/// their size checks) in one internal header that only data/ and its tests include.
 #pragma once
 
 #include <hdf5.h>
@@ -24,7 +27,7 @@
 
 #include "mopo/core/error.hpp"
 
-namespace mopo::detail::h5 {
+namespace mopo::data::detail::h5 {
 
 /// Owns one HDF5 identifier and closes it on destruction.
 class Handle {
@@ -507,4 +510,4 @@ inline void write_string(hid_t loc, const std::string& key, const std::string& v
         "write failed");
 }
 
-}  // namespace mopo::detail::h5
+}  // namespace mopo::data::detail::h5

@@ -11,7 +11,7 @@
 /// rules are wanted (they would drop every truncated step and the last row).
 ///
 /// @code
-/// auto data = mopo::load_minari(mopo::minari_dataset_path("mujoco/hopper/medium-v0"));
+/// auto data = mopo::data::load_minari(mopo::data::minari_dataset_path("mujoco/hopper/medium-v0"));
 /// auto batch = data.sample(256, rng);
 /// @endcode
 #pragma once
@@ -35,7 +35,7 @@
 #include "mopo/data/hdf5.hpp"
 #include "mopo/data/transition_dataset.hpp"
 
-namespace mopo {
+namespace mopo::data {
 
 /// What load_minari() reads.
 struct MinariReadOptions {
@@ -276,4 +276,4 @@ inline TransitionDataset load_minari_image(const void* data, std::size_t size, c
   return detail::minari_load(file.get(), name, options);
 }
 
-}  // namespace mopo
+}  // namespace mopo::data

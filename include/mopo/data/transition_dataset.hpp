@@ -18,6 +18,8 @@
 /// | `infos`             | [N, …]   | any     | other per-step arrays (e.g. `action_log_probs`)   |
 /// `metadata` holds scalar metadata (strings, numbers, nested groups as objects) and `metadata_arrays` array
 /// metadata keyed by path (e.g. "policy/fc0/weight").
+///
+/// Length: ~460 lines, the type with its D4RL rules and input checks, which are its invariants.
 #pragma once
 
 #include <torch/torch.h>
@@ -38,7 +40,7 @@
 #include "mopo/core/random.hpp"
 #include "mopo/core/types.hpp"
 
-namespace mopo {
+namespace mopo::data {
 
 /// Options of qlearning_dataset(). The defaults reproduce `d4rl.qlearning_dataset(env)` exactly.
 struct QLearningOptions {
@@ -456,4 +458,4 @@ inline void check_dataset_task(const TransitionDataset& data, const std::string&
                      "), expected '" + task + "'");
 }
 
-}  // namespace mopo
+}  // namespace mopo::data

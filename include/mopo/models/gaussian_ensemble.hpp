@@ -37,9 +37,9 @@
 #include <utility>
 #include <vector>
 
+#include "mopo/config/json_config.hpp"
 #include "mopo/core/atomic_file.hpp"
 #include "mopo/core/error.hpp"
-#include "mopo/core/json_config.hpp"
 #include "mopo/core/normalizer.hpp"
 #include "mopo/core/random.hpp"
 #include "mopo/detail/checks.hpp"

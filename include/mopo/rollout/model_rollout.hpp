@@ -29,7 +29,7 @@
 #include "mopo/penalty/penalty_policy.hpp"
 #include "mopo/rollout/rollout_buffer.hpp"
 
-namespace mopo {
+namespace mopo::rollout {
 
 namespace detail {
 template <class M>
@@ -42,8 +42,8 @@ template <class M>
 using output_dim_t = decltype(std::declval<const M&>().output_dim());
 /// Models that can predict into caller-owned [E, B, D] tensors (models::GaussianEnsemble can).
 template <class M>
-inline constexpr bool predicts_into_v =
-    is_detected_v<predict_into_t, M>&& is_detected_v<ensemble_size_t, M>&& is_detected_v<output_dim_t, M>;
+inline constexpr bool predicts_into_v = mopo::detail::is_detected_v<predict_into_t, M>&&
+    mopo::detail::is_detected_v<ensemble_size_t, M>&& mopo::detail::is_detected_v<output_dim_t, M>;
 }  // namespace detail
 
 /// Rollout settings (defaults: the original's `rollout_batch_size` 50e3; h is per task, §9).
@@ -140,7 +140,7 @@ class ModelRollout {
   template <class ModelT, class PolicyFn, class TerminalFn, class TruthFn>
   RolloutStats run(const ModelT& model, const torch::Tensor& start_obs, PolicyFn&& policy,
                    TerminalFn&& terminal, TruthFn&& truth, RolloutBuffer& buffer, RandomState& rng) const {
-    detail::check_shape(start_obs, {-1, buffer.obs_dim()}, "ModelRollout start observations");
+    mopo::detail::check_shape(start_obs, {-1, buffer.obs_dim()}, "ModelRollout start observations");
     torch::NoGradGuard no_grad;
     const auto elites = model.elites();
     RolloutStats stats;
@@ -154,8 +154,8 @@ class ModelRollout {
         act = torch::rand({b, buffer.act_dim()}, rng.generator(), obs.options()).mul_(2.0).sub_(1.0);
       } else {
         act = policy_in_chunks(policy, obs);
-        detail::check_shape(act, {b, buffer.act_dim()}, "ModelRollout policy actions");
-        detail::check_finite(act, "ModelRollout policy actions");
+        mopo::detail::check_shape(act, {b, buffer.act_dim()}, "ModelRollout policy actions");
+        mopo::detail::check_finite(act, "ModelRollout policy actions");
       }
       const models::EnsemblePrediction pred = predict(model, obs, act);
       const models::EnsembleSample used = models::sample_prediction(pred, elites, rng.generator());
@@ -256,4 +256,4 @@ class ModelRollout {
   mutable torch::Tensor std_store_;
 };
 
-}  // namespace mopo
+}  // namespace mopo::rollout

@@ -19,7 +19,7 @@
 #include "mopo/core/types.hpp"
 #include "mopo/detail/checks.hpp"
 
-namespace mopo {
+namespace mopo::rollout {
 
 class ReplayBuffer {
  public:
@@ -185,4 +185,4 @@ Batch sample_mixed(const First& first, const Second& second, int64_t n, double r
   return concat(a, b);
 }
 
-}  // namespace mopo
+}  // namespace mopo::rollout

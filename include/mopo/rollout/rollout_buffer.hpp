@@ -21,7 +21,7 @@
 #include "mopo/core/types.hpp"
 #include "mopo/detail/checks.hpp"
 
-namespace mopo {
+namespace mopo::rollout {
 
 class RolloutBuffer {
  public:
@@ -133,7 +133,7 @@ class RolloutBuffer {
     archive.read(prefix + ".epoch_sizes", sizes, true);
     for (const auto* t :
          {&c.observations, &c.actions, &c.rewards, &c.next_observations, &c.terminals, &sizes})
-      detail::check_storage(*t, prefix);
+      mopo::detail::check_storage(*t, prefix);
     if (sizes.numel() > retain_ || (sizes.numel() > 0 && sizes.max().item<int64_t>() > epoch_capacity_) ||
         sizes.sum().item<int64_t>() != c.size()) {
       throw ValueError(prefix + ": saved epochs do not fit this buffer (retain " + std::to_string(retain_) +
@@ -173,4 +173,4 @@ class RolloutBuffer {
   int64_t size_ = 0;
 };
 
-}  // namespace mopo
+}  // namespace mopo::rollout

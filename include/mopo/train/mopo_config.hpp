@@ -20,7 +20,7 @@ namespace mopo::train {
 struct MopoConfig {
   std::string task = "halfcheetah";  ///< task name: termination function, evaluation, normalised score
   double lambda = 1.0;               ///< λ of r̃ = r̂ − λ·u (per dataset, Table 6)
-  RolloutOptions rollout;            ///< rollout_batch 50 000, horizon h (per dataset), random_actions
+  rollout::RolloutOptions rollout;   ///< rollout_batch 50 000, horizon h (per dataset), random_actions
   int64_t retain_epochs = 5;         ///< model_retain_epochs: rollouts kept in D_model
   int64_t rollout_freq = 1000;       ///< SAC steps between rollouts (original model_train_freq)
   /// Intra-op threads while a rollout runs (big-batch inference gains from 2, batch-256 SAC updates do

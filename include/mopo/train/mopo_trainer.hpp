@@ -21,6 +21,9 @@
 /// Baselines are configurations of the same trainer: MBPO = MopoTrainer<penalty::NoPenalty>;
 /// "MBPO no ens." = `ensemble.ensemble_size = num_elites = 1`; offline SAC = `real_only = true`;
 /// behaviour cloning = `behavior_cloning = true` (the actor regresses the dataset actions, no model).
+///
+/// Length: ~470 lines, the trainer class itself; its options (mopo_config.hpp) and checkpoint files
+/// (mopo_checkpoint.hpp) are apart.
 #pragma once
 
 #include <torch/torch.h>
@@ -39,9 +42,9 @@
 #include <utility>
 
 #include "mopo/agents/sac_agent.hpp"
+#include "mopo/config/json_config.hpp"
 #include "mopo/core/atomic_file.hpp"
 #include "mopo/core/error.hpp"
-#include "mopo/core/json_config.hpp"
 #include "mopo/core/metrics.hpp"
 #include "mopo/core/random.hpp"
 #include "mopo/core/runtime.hpp"
@@ -59,6 +62,7 @@
 #include "mopo/rollout/replay_buffer.hpp"
 #include "mopo/rollout/rollout_buffer.hpp"
 #include "mopo/train/evaluate.hpp"
+#include "mopo/train/mopo_checkpoint.hpp"
 #include "mopo/train/mopo_config.hpp"
 
 namespace mopo::train {
@@ -101,173 +105,6 @@ struct MopoCallbacks {
   std::function<void(int64_t step, int64_t total)> on_step;  ///< progress inside an epoch
 };
 
-namespace detail {
-
-/// What checkpoint/latest.json names: the epoch, the checkpoint's directory and whether it holds a model.
-struct CheckpointIndex {
-  int64_t epoch = 0;
-  std::string dir;  ///< a directory name inside the checkpoint directory ("epoch-<k>")
-  bool model = false;
-};
-
-/// Checks a parsed latest.json and that it was written by a run of the same algorithm as `config` with
-/// penalty `penalty` (MopoTrainer::load_checkpoint; fuzzed by tests/fuzz). @throws IoError naming `file` for
-/// a malformed index, ConfigError naming the setting for another algorithm's checkpoint.
-inline CheckpointIndex read_checkpoint_index(const nlohmann::json& latest, const std::filesystem::path& file,
-                                             const MopoConfig& config, const std::string& penalty) {
-  const std::string where = file.string() + ": ";
-  if (!latest.is_object() || !latest.contains("dir") || !latest.contains("epoch")) {
-    throw IoError(where + "not a mopo checkpoint index (keys dir, epoch)");
-  }
-  CheckpointIndex index;
-  const auto& dir = latest["dir"];
-  const auto& epoch = latest["epoch"];
-  if (!dir.is_string()) throw IoError(where + "dir: expected a string, got " + dir.dump());
-  index.dir = dir.get<std::string>();
-  // save_checkpoint() writes "epoch-<k>"; a path or ".." would read files outside the checkpoint directory.
-  if (index.dir.empty() || index.dir == "." || index.dir == ".." ||
-      index.dir.find_first_of(std::string("/\\\0", 3)) != std::string::npos) {
-    throw IoError(where + "dir: expected a directory name inside the checkpoint directory, got " +
-                  dir.dump());
-  }
-  if (!epoch.is_number_integer() || epoch.get<int64_t>() < 0) {
-    throw IoError(where + "epoch: expected an integer >= 0, got " + epoch.dump());
-  }
-  index.epoch = epoch.get<int64_t>();
-  if (latest.contains("model")) {
-    if (!latest["model"].is_boolean()) {
-      throw IoError(where + "model: expected true or false, got " + latest["model"].dump());
-    }
-    index.model = latest["model"].get<bool>();
-  }
-  // A checkpoint of another algorithm (penalty, baseline, ensemble size, task) must not be resumed silently
-  // as this one.
-  auto differs = [&](const std::string& what, const nlohmann::json& saved, const nlohmann::json& now) {
-    if (saved != now) {
-      throw ConfigError(where + "the checkpoint was written with " + what + " = " + saved.dump() +
-                        ", this trainer has " + now.dump() + "; resume with the same settings");
-    }
-  };
-  if (latest.contains("penalty")) differs("penalty", latest["penalty"], penalty);
-  if (!latest.contains("config")) return index;
-  const auto& c = latest["config"];
-  const auto now = config::to_json(config);
-  for (const char* key : {"task", "real_only", "behavior_cloning"}) {
-    if (c.contains(key)) differs(key, c[key], now[key]);
-  }
-  if (c.contains("ensemble") && c["ensemble"].contains("ensemble_size")) {
-    differs("ensemble.ensemble_size", c["ensemble"]["ensemble_size"], now["ensemble"]["ensemble_size"]);
-  }
-  return index;
-}
-
-/// The counters and rollout statistics of trainer.pt.
-struct TrainerState {
-  int64_t epoch = 0;
-  int64_t total_steps = 0;
-  RolloutStats last_rollout;
-  double rollout_seconds = 0;
-};
-
-/// Reads the archive of trainer.pt: the counters, the RNG states (into `rng`) and the model buffer (into
-/// `buffer`, whose dims must match). On error `rng` and `buffer` may be partly overwritten. @throws IoError
-/// naming `file` and the entry (MopoTrainer::load_checkpoint; fuzzed by tests/fuzz).
-inline TrainerState read_trainer_state(torch::serialize::InputArchive& archive, RolloutBuffer& buffer,
-                                       RandomState& rng, const std::string& file) {
-  const std::string where = file + ": ";
-  auto scalar = [&](const char* key) {
-    torch::Tensor t;
-    archive.read(key, t, true);
-    mopo::detail::check_storage(t, where + key);
-    if (t.scalar_type() != torch::kLong || t.numel() != 1) {
-      throw IoError(where + key + ": expected one int64, got " + mopo::detail::describe(t));
-    }
-    return t.item<int64_t>();
-  };
-  try {
-    TrainerState state;
-    state.epoch = scalar("epoch");
-    state.total_steps = scalar("total_steps");
-    if (state.epoch < 0 || state.total_steps < 0) {
-      throw IoError(where + "epoch / total_steps: negative (" + std::to_string(state.epoch) + ", " +
-                    std::to_string(state.total_steps) + ")");
-    }
-    torch::Tensor gen, engine;
-    archive.read("rng.generator", gen, true);
-    archive.read("rng.engine", engine, true);
-    mopo::detail::check_storage(gen, where + "rng.generator");
-    mopo::detail::check_storage(engine, where + "rng.engine");
-    if (engine.scalar_type() != torch::kUInt8 || engine.dim() != 1) {
-      throw IoError(where + "rng.engine: expected a uint8 vector, got " + mopo::detail::describe(engine));
-    }
-    const auto bytes = engine.contiguous();
-    std::istringstream is(std::string(reinterpret_cast<const char*>(bytes.data_ptr<uint8_t>()),
-                                      static_cast<std::size_t>(bytes.numel())));
-    std::mt19937_64 parsed;
-    if (!(is >> parsed)) throw IoError(where + "rng.engine: not a std::mt19937_64 state");
-    try {
-      buffer.load(archive);
-    } catch (const Error& e) {  // the buffer's ShapeError / ValueError / IoError, without the file name
-      throw IoError(where + e.what());
-    }
-    torch::Tensor stats;
-    if (archive.try_read("rollout.stats", stats, true)) {  // absent in checkpoints of older versions
-      mopo::detail::check_storage(stats, where + "rollout.stats");
-      if (stats.numel() != 11 || stats.scalar_type() != torch::kFloat64) {
-        throw IoError(where + "rollout.stats: expected 11 float64 values, got " +
-                      mopo::detail::describe(stats));
-      }
-      const auto values = stats.contiguous();
-      const auto* v = values.data_ptr<double>();
-      // The counts are whole numbers written as doubles: anything else (NaN, 1e300) would make the
-      // conversion undefined.
-      for (int i = 0; i < 5; ++i) {
-        if (!(v[i] >= 0 && v[i] <= 9.0e15 && std::floor(v[i]) == v[i])) {
-          throw IoError(where + "rollout.stats: count " + std::to_string(i) + " is " + std::to_string(v[i]));
-        }
-      }
-      auto& st = state.last_rollout;
-      st.starts = static_cast<int64_t>(v[0]);
-      st.transitions = static_cast<int64_t>(v[1]);
-      st.terminated = static_cast<int64_t>(v[2]);
-      st.halted = static_cast<int64_t>(v[3]);
-      st.nonfinite = static_cast<int64_t>(v[4]);
-      st.mean_raw_reward = v[5];
-      st.mean_penalty = v[6];
-      st.max_penalty = v[7];
-      st.mean_reward = v[8];
-      st.mean_length = v[9];
-      state.rollout_seconds = v[10];
-    }
-    rng.set_generator_state(gen);
-    rng.engine() = parsed;
-    return state;
-  } catch (const IoError&) {
-    throw;
-  } catch (const Error& e) {  // the buffer's ShapeError / ValueError
-    throw IoError(where + e.what());
-  } catch (const std::exception& e) {  // c10::Error, torch::jit::ErrorReport
-    throw IoError(where + "cannot read trainer state (" + mopo::detail::torch_message(e) + ")");
-  }
-}
-
-/// Loads trainer.pt into `archive`: from the file `file`, or from `size` bytes at `data` if not null (the
-/// fuzz target). @throws IoError naming `file` for anything LibTorch throws.
-inline void load_trainer_archive(torch::serialize::InputArchive& archive, const std::string& file,
-                                 const char* data = nullptr, std::size_t size = 0) {
-  try {
-    if (data != nullptr) {
-      archive.load_from(data, size);
-    } else {
-      archive.load_from(file);
-    }
-  } catch (const std::exception& e) {
-    throw IoError(file + ": cannot read trainer state (" + mopo::detail::torch_message(e) + ")");
-  }
-}
-
-}  // namespace detail
-
 /// MOPO's trainer. @tparam PenaltyT the uncertainty penalty strategy (penalty::MaxStd by default).
 template <class PenaltyT = penalty::MaxStd>
 class MopoTrainer {
@@ -281,7 +118,7 @@ class MopoTrainer {
   /// @param dataset transitions with next_observations (qlearning_dataset() output).
   /// @throws ConfigError for invalid settings (before anything is built), ValueError for an unknown task,
   /// DatasetError if the dataset is empty or lacks next_observations.
-  MopoTrainer(MopoConfig config, TransitionDataset dataset, PenaltyT strategy = PenaltyT{})
+  MopoTrainer(MopoConfig config, data::TransitionDataset dataset, PenaltyT strategy = PenaltyT{})
       : MopoTrainer(std::move(config), std::move(dataset), std::nullopt, std::move(strategy)) {}
 
   /// Any task, the registry's (env::task, env::make_task) or one's own (env::Task filled in by hand;
@@ -290,7 +127,8 @@ class MopoTrainer {
   /// replaced by `task.name` (configs and checkpoints record it).
   /// @throws ConfigError for invalid settings or an invalid task (before anything is built), DatasetError
   /// if the dataset is empty or lacks next_observations.
-  MopoTrainer(MopoConfig config, TransitionDataset dataset, env::Task task, PenaltyT strategy = PenaltyT{})
+  MopoTrainer(MopoConfig config, data::TransitionDataset dataset, env::Task task,
+              PenaltyT strategy = PenaltyT{})
       : MopoTrainer(std::move(config), std::move(dataset), std::optional<env::Task>(std::move(task)),
                     std::move(strategy)) {}
 
@@ -344,7 +182,7 @@ class MopoTrainer {
   [[nodiscard]] const env::Task& task() const { return task_; }
 
   /// Lines 3-8: one rollout from `rollout_batch` dataset states into a new epoch of D_model.
-  RolloutStats rollout() {
+  rollout::RolloutStats rollout() {
     require_model("MopoTrainer::rollout");
     const detail::ScopedIntraOpThreads threads(config_.rollout_threads);
     const auto idx = rng_.randint(dataset_.size(), config_.rollout.rollout_batch);
@@ -374,7 +212,7 @@ class MopoTrainer {
   Batch sample_batch() {
     const int64_t b = config_.sac.batch_size;
     if (config_.real_only) return dataset_.sample(b, rng_);
-    return sample_mixed(dataset_, buffer_, b, config_.real_ratio, rng_);
+    return rollout::sample_mixed(dataset_, buffer_, b, config_.real_ratio, rng_);
   }
 
   /// Line 9: `steps_per_epoch` SAC updates, rolling out every `rollout_freq` steps.
@@ -515,24 +353,7 @@ class MopoTrainer {
       if (!existed) fs::remove_all(sub, ec);  // never a directory latest.json may name
       throw;
     }
-    // Older checkpoints are no longer needed once latest.json points at the new one; temporary files
-    // left here by a process killed mid-write (atomic_write's "<file>.tmp.<pid>.<n>") are litter.
-    // Best effort: the new checkpoint is complete, a failure to tidy up is not worth stopping for.
-    auto stale_temp = [](const fs::directory_entry& e) {
-      std::error_code e_ec;
-      return e.is_regular_file(e_ec) && e.path().filename().string().find(".tmp.") != std::string::npos;
-    };
-    for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
-      const auto fname = it->path().filename().string();
-      std::error_code d_ec;
-      if ((it->is_directory(d_ec) && fname.rfind("epoch-", 0) == 0 && fname != name) || stale_temp(*it))
-        fs::remove_all(it->path(), d_ec);
-    }
-    ec.clear();
-    for (fs::directory_iterator it(sub, ec), end; !ec && it != end; it.increment(ec)) {
-      std::error_code r_ec;
-      if (stale_temp(*it)) fs::remove(it->path(), r_ec);
-    }
+    detail::remove_stale_checkpoints(dir, name);
   }
 
   /// Restores a checkpoint written by save_checkpoint(). @throws IoError naming the missing/bad file,
@@ -564,14 +385,14 @@ class MopoTrainer {
   [[nodiscard]] int64_t total_steps() const { return total_steps_; }
   agents::SACAgent& agent() { return agent_; }
   models::GaussianEnsemble& model() { return model_; }
-  [[nodiscard]] const RolloutBuffer& model_buffer() const { return buffer_; }
-  [[nodiscard]] const TransitionDataset& dataset() const { return dataset_; }
-  [[nodiscard]] const RolloutStats& last_rollout() const { return last_rollout_; }
+  [[nodiscard]] const rollout::RolloutBuffer& model_buffer() const { return buffer_; }
+  [[nodiscard]] const data::TransitionDataset& dataset() const { return dataset_; }
+  [[nodiscard]] const rollout::RolloutStats& last_rollout() const { return last_rollout_; }
 
  private:
   // The constructors' common part. The config (and task) are checked first, as config_ is the first member:
   // a bad setting is a ConfigError naming it, not an error of a member built from it.
-  MopoTrainer(MopoConfig&& config, TransitionDataset&& dataset, std::optional<env::Task> task,
+  MopoTrainer(MopoConfig&& config, data::TransitionDataset&& dataset, std::optional<env::Task> task,
               PenaltyT&& strategy)
       : config_(checked_config(std::move(config), task)),
         task_(task ? std::move(*task)
@@ -602,41 +423,9 @@ class MopoTrainer {
     const std::filesystem::path sub = dir / name;
     agent_.save(sub / "agent.pt");
     if (model_ready_) model_.save(sub / "model.pt");
-    torch::serialize::OutputArchive archive;
-    archive.write("epoch", torch::tensor(epoch_, torch::kLong), true);
-    archive.write("total_steps", torch::tensor(total_steps_, torch::kLong), true);
-    archive.write("rng.generator", rng_.generator_state(), true);
-    std::ostringstream engine;
-    engine << rng_.engine();
-    const std::string es = engine.str();
-    archive.write(
-        "rng.engine",
-        torch::from_blob(const_cast<char*>(es.data()), {static_cast<int64_t>(es.size())}, torch::kUInt8)
-            .clone(),
-        true);
-    // The last rollout's statistics: an epoch without a rollout of its own reports them (rollout_freq >
-    // steps_per_epoch), so a resumed run must too.
-    const auto& st = last_rollout_;
-    archive.write(
-        "rollout.stats",
-        torch::tensor(
-            std::vector<double>{static_cast<double>(st.starts), static_cast<double>(st.transitions),
-                                static_cast<double>(st.terminated), static_cast<double>(st.halted),
-                                static_cast<double>(st.nonfinite), st.mean_raw_reward, st.mean_penalty,
-                                st.max_penalty, st.mean_reward, st.mean_length, rollout_seconds_},
-            torch::kFloat64),
-        true);
-    buffer_.save(archive);
-    // Straight to the temporary file: the buffer is most of the bytes (42 MB at 250 000 rows), and an
-    // in-memory archive plus its string copy would cost two more passes over it.
-    atomic_write_with(sub / "trainer.pt", [&](const std::string& tmp) {
-      try {
-        archive.save_to(tmp);
-      } catch (const c10::Error& e) {
-        throw IoError((sub / "trainer.pt").string() + ": cannot write " + tmp + ": " +
-                      e.what_without_backtrace());
-      }
-    });
+    detail::write_trainer_state(sub / "trainer.pt",
+                                TrainerState{epoch_, total_steps_, last_rollout_, rollout_seconds_}, rng_,
+                                buffer_);
     nlohmann::json latest = {{"epoch", epoch_},
                              {"dir", name},
                              {"model", model_ready_},
@@ -644,7 +433,7 @@ class MopoTrainer {
                              {"config", config::to_json(config_)}};
     atomic_write(dir / "latest.json", latest.dump(2) + "\n");
   }
-  static std::pair<int64_t, int64_t> checked_dims(const TransitionDataset& d) {
+  static std::pair<int64_t, int64_t> checked_dims(const data::TransitionDataset& d) {
     if (d.size() == 0) throw DatasetError("MopoTrainer: the dataset is empty");
     if (!d.has_next_observations()) {
       throw DatasetError("MopoTrainer: the dataset has no next_observations (apply qlearning_dataset first)");
@@ -653,7 +442,7 @@ class MopoTrainer {
   }
   // Module initialisers draw from LibTorch's global generator: seed it from the config first, so the
   // same seed gives the same initial ensemble whatever ran before in the process.
-  static models::GaussianEnsemble make_model(const MopoConfig& config, const TransitionDataset& d) {
+  static models::GaussianEnsemble make_model(const MopoConfig& config, const data::TransitionDataset& d) {
     RandomState(config.seed).spawn(2).seed_global();
     return models::GaussianEnsemble(d.observation_dim(), d.action_dim(), config.ensemble);
   }
@@ -664,17 +453,17 @@ class MopoTrainer {
 
   MopoConfig config_;
   env::Task task_;
-  TransitionDataset dataset_;
+  data::TransitionDataset dataset_;
   mutable RandomState rng_;  // mutable: save_checkpoint() reads the engine state
   agents::SACAgent agent_;
   models::GaussianEnsemble model_;
-  ModelRollout<PenaltyT> rollout_;
-  RolloutBuffer buffer_;
+  rollout::ModelRollout<PenaltyT> rollout_;
+  rollout::RolloutBuffer buffer_;
   env::TrueDynamics* oracle_ = nullptr;
   bool model_ready_ = false;
   int64_t epoch_ = 0;
   int64_t total_steps_ = 0;
-  RolloutStats last_rollout_;
+  rollout::RolloutStats last_rollout_;
   double rollout_seconds_ = 0;
 };
 

@@ -39,9 +39,9 @@
 #include <vector>
 
 #include "mopo/agents/sac_agent.hpp"
+#include "mopo/config/json_config.hpp"
 #include "mopo/core/atomic_file.hpp"
 #include "mopo/core/error.hpp"
-#include "mopo/core/json_config.hpp"
 #include "mopo/core/metrics.hpp"
 #include "mopo/core/progress.hpp"
 #include "mopo/core/random.hpp"
@@ -119,10 +119,32 @@ struct SACTrainResult {
   double seconds = 0;
 };
 
-/// Optional hooks (e.g. for tests, or to stop early by throwing).
+/// One environment step of the online loop, as the `on_transition` hook sees it.
+struct OnlineTransition {
+  int64_t step = 0;                          ///< environment step, 1-based
+  const env::Vector* observation = nullptr;  ///< s
+  const env::Vector* action = nullptr;       ///< the agent's action in [−1, 1] (what the buffer stores)
+  const env::Vector* env_action = nullptr;   ///< the same action in the environment's box (env.step's)
+  const env::StepResult* result = nullptr;   ///< reward, s', terminated, truncated
+  bool time_limit = false;                   ///< truncated, or the trainer's max_episode_steps reached
+  [[nodiscard]] bool episode_end() const { return result->terminated || time_limit; }
+};
+
+/// Optional hooks (e.g. for tests, to record data, or to stop early by throwing). None may change the
+/// environment's or the agent's state; the loop's random stream is the same with or without them.
 struct SACTrainerCallbacks {
+  /// After every evaluation (the built-in one, or `evaluate`'s result with `step` set).
   std::function<void(const EvalResult&)> on_eval;
   std::function<void(int64_t step, const Metrics& row)> on_log;
+  /// Before env.step at every step, with the observation the action is chosen from (e.g. to record the
+  /// simulator's full state before the action, as the dataset zoo does).
+  std::function<void(int64_t step, const env::Vector& observation)> before_step;
+  /// After env.step, before the transition's episode may end and before the update (the zoo records
+  /// its D4RL rows here).
+  std::function<void(const OnlineTransition&)> on_transition;
+  /// Replaces the built-in evaluation (`evaluate` on eval_env with the trainer's evaluation seeds) when
+  /// set; called at the same steps.
+  std::function<EvalResult(int64_t step)> evaluate;
 };
 
 namespace detail {
@@ -135,8 +157,9 @@ inline double seconds_since(std::chrono::steady_clock::time_point t0) {
 /// not disturb the training episode). `buffer` receives every transition (actions in [−1, 1]).
 /// @throws ConfigError for invalid options, ShapeError if the env's dims differ from the agent's/buffer's.
 template <class EnvT>
-SACTrainResult train_sac_online(EnvT& env, EnvT& eval_env, agents::SACAgent& agent, ReplayBuffer& buffer,
-                                const SACTrainerOptions& options, const SACTrainerCallbacks& callbacks = {}) {
+SACTrainResult train_sac_online(EnvT& env, EnvT& eval_env, agents::SACAgent& agent,
+                                rollout::ReplayBuffer& buffer, const SACTrainerOptions& options,
+                                const SACTrainerCallbacks& callbacks = {}) {
   static_assert(env::is_environment_v<EnvT>, "EnvT must satisfy the environment concept (docs/concepts.md)");
   namespace fs = std::filesystem;
   options.validate();
@@ -192,7 +215,9 @@ SACTrainResult train_sac_online(EnvT& env, EnvT& eval_env, agents::SACAgent& age
   std::vector<double> action(static_cast<std::size_t>(agent.act_dim()));
 
   auto run_eval = [&](int64_t step) {
-    EvalResult ev = evaluate(eval_env, agent, options.eval_episodes, eval_rng, options.max_episode_steps);
+    EvalResult ev = callbacks.evaluate ? callbacks.evaluate(step)
+                                       : evaluate(eval_env, agent, options.eval_episodes, eval_rng,
+                                                  options.max_episode_steps);
     ev.step = step;
     result.evaluations.push_back(ev);
     result.best_return = std::max(result.best_return, ev.return_mean);
@@ -220,11 +245,16 @@ SACTrainResult train_sac_online(EnvT& env, EnvT& eval_env, agents::SACAgent& age
     } else {
       action = agent.act(obs, /*deterministic=*/false);
     }
-    const auto res = env.step(scale(action));
+    if (callbacks.before_step) callbacks.before_step(step, obs);
+    const env::Vector env_action = scale(action);
+    const env::StepResult res = env.step(env_action);
     ep_return += res.reward;
     ++ep_length;
     const bool time_limit =
         res.truncated || (options.max_episode_steps > 0 && ep_length >= options.max_episode_steps);
+    if (callbacks.on_transition) {
+      callbacks.on_transition(OnlineTransition{step, &obs, &action, &env_action, &res, time_limit});
+    }
     // d = terminated only: a time-out is not a terminal state (it bootstraps).
     buffer.add(obs, action, res.reward, res.observation, res.terminated);
     obs = res.observation;

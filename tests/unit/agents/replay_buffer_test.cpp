@@ -1,5 +1,5 @@
-// Tests of mopo::ReplayBuffer, mopo::sample_mixed (over replay buffers, a dataset and a RolloutBuffer) and
-// mopo::Batch.
+// Tests of mopo::rollout::ReplayBuffer, mopo::rollout::sample_mixed (over replay buffers, a dataset and a
+// RolloutBuffer) and mopo::Batch.
 #include <torch/torch.h>  // before Catch: glog's CHECK must not replace Catch's
 #include <catch2/catch.hpp>
 
@@ -12,7 +12,7 @@
 #include "mopo/rollout/rollout_buffer.hpp"
 
 using mopo::Batch;
-using mopo::ReplayBuffer;
+using mopo::rollout::ReplayBuffer;
 
 namespace {
 void add_marked(ReplayBuffer& b, double mark) {
@@ -88,35 +88,35 @@ TEST_CASE("sample_mixed draws the requested split from two buffers", "[unit][age
   real.add(marked_batch(10, 1000));
   model.add(marked_batch(10, 0));
   mopo::RandomState rng(1);
-  const auto b = mopo::sample_mixed(real, model, 256, 0.05, rng);
+  const auto b = mopo::rollout::sample_mixed(real, model, 256, 0.05, rng);
   REQUIRE(b.size() == 256);
   // OfflineRL-Kit: int(256 · 0.05) = 12 real rows, first.
   CHECK((b.rewards >= 1000).sum().item<int64_t>() == 12);
   CHECK((b.rewards.narrow(0, 0, 12) >= 1000).all().item<bool>());
-  CHECK(mopo::sample_mixed(real, model, 10, 1.0, rng).rewards.min().item<float>() >= 1000.0f);
-  CHECK(mopo::sample_mixed(real, model, 10, 0.0, rng).rewards.max().item<float>() < 1000.0f);
-  CHECK_THROWS_AS(mopo::sample_mixed(real, model, 10, 1.5, rng), mopo::ValueError);
+  CHECK(mopo::rollout::sample_mixed(real, model, 10, 1.0, rng).rewards.min().item<float>() >= 1000.0f);
+  CHECK(mopo::rollout::sample_mixed(real, model, 10, 0.0, rng).rewards.max().item<float>() < 1000.0f);
+  CHECK_THROWS_AS(mopo::rollout::sample_mixed(real, model, 10, 1.5, rng), mopo::ValueError);
   ReplayBuffer empty(5, 2, 1);
-  CHECK_THROWS_AS(mopo::sample_mixed(real, empty, 10, 0.5, rng), mopo::ValueError);
+  CHECK_THROWS_AS(mopo::rollout::sample_mixed(real, empty, 10, 0.5, rng), mopo::ValueError);
   ReplayBuffer other(5, 3, 1);
   other.add({torch::zeros({2, 3}), torch::zeros({2, 1}), torch::zeros({2}), torch::zeros({2, 3}),
              torch::zeros({2})});
-  CHECK_THROWS_AS(mopo::sample_mixed(real, other, 10, 0.5, rng), mopo::ShapeError);
+  CHECK_THROWS_AS(mopo::rollout::sample_mixed(real, other, 10, 0.5, rng), mopo::ShapeError);
 }
 
 TEST_CASE("sample_mixed mixes a dataset (D_env) with a RolloutBuffer (D_model), as MopoTrainer does",
           "[unit][agents][buffer]") {
-  mopo::TransitionDataset real;
+  mopo::data::TransitionDataset real;
   real.observations = torch::full({20, 2}, 1000.0f);
   real.actions = torch::zeros({20, 1});
   real.rewards = torch::full({20}, 1000.0f);
   real.next_observations = torch::full({20, 2}, 1000.0f);
   real.terminals = torch::zeros({20});
-  mopo::RolloutBuffer model(2, 100, 2, 1);
+  mopo::rollout::RolloutBuffer model(2, 100, 2, 1);
   model.begin_epoch();
   model.add(marked_batch(30, 0));
   mopo::RandomState rng(3);
-  const auto b = mopo::sample_mixed(real, model, 40, 0.25, rng);
+  const auto b = mopo::rollout::sample_mixed(real, model, 40, 0.25, rng);
   REQUIRE(b.size() == 40);
   CHECK((b.rewards.narrow(0, 0, 10) == 1000).all().item<bool>());
   CHECK((b.rewards.narrow(0, 10, 30) < 1000).all().item<bool>());

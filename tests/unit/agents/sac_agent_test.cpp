@@ -9,7 +9,7 @@
 #include <random>
 
 #include "mopo/agents/sac_agent.hpp"
-#include "mopo/core/json_config.hpp"
+#include "mopo/config/json_config.hpp"
 #include "mopo/rollout/replay_buffer.hpp"
 
 using mopo::Batch;
@@ -408,7 +408,7 @@ TEST_CASE("SAC converges to the optimum of a quadratic contextual bandit", "[uni
   o.critic_lr = 1e-3;
   o.alpha_lr = 1e-3;
   SACAgent agent(1, 1, o, 42);
-  mopo::ReplayBuffer buffer(10'000, 1, 1);
+  mopo::rollout::ReplayBuffer buffer(10'000, 1, 1);
   mopo::RandomState rng(43);
   std::uniform_real_distribution<double> u(-1.0, 1.0);
   auto optimum = [](double s) { return 0.6 * s - 0.2; };

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "mopo/core/json_config.hpp"
+#include "mopo/config/json_config.hpp"
 #include "mopo/env/environment.hpp"
 #include "mopo/train/sac_trainer.hpp"
 
@@ -67,7 +67,7 @@ TEST_CASE("the trainer stores time-outs as non-terminals and terminals as termin
   o.warmup_steps = 600;  // random actions only: big pushes reach |x| = 1.5 sometimes
   o.eval_every = 0;
   mopo::agents::SACAgent agent(1, 1, o.sac, 1);
-  mopo::ReplayBuffer buffer(1000, 1, 1);
+  mopo::rollout::ReplayBuffer buffer(1000, 1, 1);
   const auto result = mopo::train::train_sac_online(env, eval_env, agent, buffer, o);
   CHECK(result.updates == 0);
   REQUIRE(buffer.size() == 600);
@@ -86,6 +86,59 @@ TEST_CASE("the trainer stores time-outs as non-terminals and terminals as termin
   REQUIRE(result.evaluations.size() == 1);  // the final evaluation
 }
 
+TEST_CASE("the trainer's hooks see every step, replace the evaluation, and change nothing else",
+          "[unit][agents][trainer]") {
+  auto o = small_options();
+  o.total_steps = 300;
+  o.warmup_steps = 100;
+  o.eval_every = 100;
+  o.eval_episodes = 2;
+  auto run = [&](bool hooked, std::vector<double>* evals) {
+    PointMass env, eval_env;
+    mopo::agents::SACAgent agent(1, 1, o.sac, 3);
+    mopo::rollout::ReplayBuffer buffer(1000, 1, 1);
+    mopo::train::SACTrainerCallbacks cb;
+    int64_t before = 0, seen = 0, ends = 0;
+    if (hooked) {
+      cb.before_step = [&](int64_t step, const mopo::env::Vector& obs) {
+        CHECK(step == before + 1);
+        CHECK(obs[0] == env.x);  // called before env.step: the state the action is chosen in
+        ++before;
+      };
+      cb.on_transition = [&](const mopo::train::OnlineTransition& t) {
+        CHECK(t.step == before);
+        CHECK(t.env_action->at(0) == Approx(2.0 * t.action->at(0)));  // [−1, 1] -> [−2, 2]
+        CHECK(t.result->observation[0] == env.x);
+        CHECK(t.time_limit == t.result->truncated);
+        ends += t.episode_end() ? 1 : 0;
+        ++seen;
+      };
+      cb.evaluate = [&](int64_t step) {
+        mopo::train::EvalResult r;
+        r.return_mean = -static_cast<double>(step);
+        return r;
+      };
+    }
+    cb.on_eval = [&](const mopo::train::EvalResult& ev) {
+      if (evals) evals->push_back(ev.return_mean);
+    };
+    const auto result = mopo::train::train_sac_online(env, eval_env, agent, buffer, o, cb);
+    if (hooked) {
+      CHECK(before == 300);
+      CHECK(seen == 300);
+      CHECK(ends == result.episodes);
+    }
+    return buffer.stored().observations.clone();
+  };
+  std::vector<double> plain_evals, hooked_evals;
+  const auto plain = run(false, &plain_evals);
+  const auto hooked = run(true, &hooked_evals);
+  CHECK(torch::equal(plain, hooked));  // evaluation draws no training randomness; hooks change nothing
+  CHECK(hooked_evals == std::vector<double>{-100.0, -200.0, -300.0});
+  REQUIRE(plain_evals.size() == 3);
+  CHECK(plain_evals[0] != -100.0);
+}
+
 TEST_CASE("SAC learns the point mass and writes its files", "[unit][agents][trainer]") {
   PointMass env, eval_env;
   auto o = small_options();
@@ -97,7 +150,7 @@ TEST_CASE("SAC learns the point mass and writes its files", "[unit][agents][trai
       std::filesystem::temp_directory_path() / ("mopo_sac_trainer_" + std::to_string(::getpid()));
   o.out_dir = dir.string();
   mopo::agents::SACAgent agent(1, 1, o.sac, 4);
-  mopo::ReplayBuffer buffer(o.buffer_capacity, 1, 1);
+  mopo::rollout::ReplayBuffer buffer(o.buffer_capacity, 1, 1);
   std::vector<mopo::train::EvalResult> seen;
   mopo::train::SACTrainerCallbacks cb;
   cb.on_eval = [&](const mopo::train::EvalResult& e) { seen.push_back(e); };
@@ -125,7 +178,7 @@ TEST_CASE("the trainer rejects bad options and mismatching dims", "[unit][agents
   PointMass env, eval_env;
   auto o = small_options();
   mopo::agents::SACAgent agent(1, 1, o.sac);
-  mopo::ReplayBuffer buffer(100, 1, 1);
+  mopo::rollout::ReplayBuffer buffer(100, 1, 1);
   o.total_steps = 0;
   CHECK_THROWS_WITH(mopo::train::train_sac_online(env, eval_env, agent, buffer, o),
                     Catch::Contains("total_steps"));

@@ -11,9 +11,9 @@
 #include <string>
 #include <vector>
 
+#include "mopo/config/json_config.hpp"
 #include "mopo/core/atomic_file.hpp"
 #include "mopo/core/error.hpp"
-#include "mopo/core/json_config.hpp"
 #include "mopo/core/metrics.hpp"
 #include "mopo/core/progress.hpp"
 #include "mopo/version.hpp"

@@ -123,7 +123,7 @@ TEST_CASE("fuzz seeds: regenerate", "[.][fuzz_seeds][slow]") {
   // A tiny real run: 64 random halfcheetah-shaped rows, the ensemble trained, one MOPO epoch with rollouts
   // and its checkpoint.
   torch::manual_seed(16);
-  mopo::TransitionDataset d;
+  mopo::data::TransitionDataset d;
   const int64_t n = 64;
   d.observations = torch::randn({n, mopo::fuzz::kObsDim});
   d.actions = torch::rand({n, mopo::fuzz::kActDim}) * 2 - 1;
@@ -164,16 +164,16 @@ TEST_CASE("fuzz seeds: regenerate", "[.][fuzz_seeds][slow]") {
   raw.metadata = {{"algorithm", "fuzz seed"}, {"policy", {{"nonlinearity", "relu"}, {"seed", 16}}}};
   raw.metadata_arrays["policy/fc0/weight"] = torch::randn({2, 3});
   for (const auto& [name, options] :
-       {std::pair<const char*, mopo::D4rlWriteOptions>{"d4rl-f32.hdf5", {torch::kFloat32, 0}},
-        std::pair<const char*, mopo::D4rlWriteOptions>{"d4rl-f64-gzip.hdf5", {torch::kFloat64, 4}}}) {
+       {std::pair<const char*, mopo::data::D4rlWriteOptions>{"d4rl-f32.hdf5", {torch::kFloat32, 0}},
+        std::pair<const char*, mopo::data::D4rlWriteOptions>{"d4rl-f64-gzip.hdf5", {torch::kFloat64, 4}}}) {
     const auto file = dir / name;
-    mopo::save_d4rl_hdf5(file, raw, options);
+    mopo::data::save_d4rl_hdf5(file, raw, options);
     put("d4rl_hdf5", name, mopo::read_file(file));
   }
 
   // Minari: two episodes of 3 and 2 steps (observations T + 1 rows), qpos/qvel infos.
   {
-    namespace h5 = mopo::detail::h5;
+    namespace h5 = mopo::data::detail::h5;
     const auto file = dir / "main_data.hdf5";
     {
       const h5::ErrorSilencer silence;
@@ -202,7 +202,7 @@ TEST_CASE("fuzz seeds: regenerate", "[.][fuzz_seeds][slow]") {
     mopo::atomic_write(regressions / target / name, bytes);
   };
   {  // a Minari group whose id does not fit in int64 (std::stoll threw std::out_of_range)
-    namespace h5 = mopo::detail::h5;
+    namespace h5 = mopo::data::detail::h5;
     const auto file = dir / "episode-id.hdf5";
     {
       const h5::ErrorSilencer silence;
@@ -214,7 +214,7 @@ TEST_CASE("fuzz seeds: regenerate", "[.][fuzz_seeds][slow]") {
     put_regression("minari_hdf5", "episode-id-20-digits", mopo::read_file(file));
   }
   {  // observations of 2^31 x 17 float32 never written: 2 KB on disk, 146 GB for the reader to allocate
-    namespace h5 = mopo::detail::h5;
+    namespace h5 = mopo::data::detail::h5;
     const auto file = dir / "unwritten.hdf5";
     {
       const h5::ErrorSilencer silence;

@@ -7,15 +7,6 @@ if(NOT TARGET mopo_unit_data)
   return()
 endif()
 
-# A tiny dataset-zoo build on real MuJoCo (tests/unit/data/mujoco/*.cpp → mopo_data_zoo_tests, ctest data.zoo).
-if(MOPO_WITH_MUJOCO)
-  file(GLOB _mopo_zoo_sources CONFIGURE_DEPENDS "${CMAKE_CURRENT_SOURCE_DIR}/unit/data/mujoco/*.cpp")
-  if(_mopo_zoo_sources)
-    mopo_add_test_executable(mopo_data_zoo_tests unit/data/mujoco mopo::mujoco)
-    mopo_register(data.zoo mopo_data_zoo_tests "~[slow]" LABELS mujoco)
-  endif()
-endif()
-
 # The first interpreter that can import h5py and numpy (pyenv shims may shadow Debian's python3).
 set(_mopo_py_candidates /usr/bin/python3)
 find_program(_mopo_path_python3 NAMES python3)

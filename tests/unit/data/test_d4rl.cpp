@@ -29,9 +29,10 @@ fs::path temp_dir(const std::string& name) {
 
 // Raw rows with identifiable contents: observations[i] = (i, 100 + i, 200 + i), rewards[i] = i,
 // next_observations[i] = (1000 + i, …) so a test can tell which source D4RL's rules used.
-mopo::TransitionDataset make_raw(const std::vector<int>& terminal_rows, const std::vector<int>& timeout_rows,
-                                 int64_t n, bool with_timeouts = true) {
-  mopo::TransitionDataset d;
+mopo::data::TransitionDataset make_raw(const std::vector<int>& terminal_rows,
+                                       const std::vector<int>& timeout_rows, int64_t n,
+                                       bool with_timeouts = true) {
+  mopo::data::TransitionDataset d;
   const auto i = torch::arange(n, torch::kFloat32).unsqueeze(1);
   d.observations = torch::cat({i, i + 100, i + 200}, 1);
   d.next_observations = d.observations + 1000;
@@ -48,7 +49,7 @@ mopo::TransitionDataset make_raw(const std::vector<int>& terminal_rows, const st
   return d;
 }
 
-std::vector<int64_t> rows_of(const mopo::TransitionDataset& d) {
+std::vector<int64_t> rows_of(const mopo::data::TransitionDataset& d) {
   const auto r = d.observations.select(1, 0).to(torch::kLong).contiguous();
   return std::vector<int64_t>(r.data_ptr<int64_t>(), r.data_ptr<int64_t>() + r.numel());
 }
@@ -62,7 +63,7 @@ bool same(const torch::Tensor& a, const torch::Tensor& b) {
 // Overwrites (or deletes, if `t` is undefined) one key of an existing HDF5 file.
 void patch_key(const fs::path& file, const std::string& key, const torch::Tensor& t,
                torch::Dtype dtype = torch::kFloat32) {
-  namespace h5 = mopo::detail::h5;
+  namespace h5 = mopo::data::detail::h5;
   const h5::ErrorSilencer silence;
   h5::Handle f(H5Fopen(file.c_str(), H5F_ACC_RDWR, H5P_DEFAULT), H5Fclose);
   REQUIRE(f.valid());
@@ -75,7 +76,7 @@ void patch_key(const fs::path& file, const std::string& key, const torch::Tensor
 TEST_CASE("qlearning_dataset follows D4RL's rules with timeouts", "[unit][data]") {
   // Episode A: rows 0-3, terminal at 3. Episode B: rows 4-8, time-out at 8. Episode C: rows 9-11 (cut).
   const auto raw = make_raw({3}, {8}, 12);
-  const auto q = mopo::qlearning_dataset(raw);
+  const auto q = mopo::data::qlearning_dataset(raw);
   // N − 1 − (#timeouts among the first N − 1 rows) = 12 − 1 − 1.
   REQUIRE(q.size() == 10);
   CHECK(rows_of(q) == std::vector<int64_t>({0, 1, 2, 3, 4, 5, 6, 7, 9, 10}));
@@ -91,34 +92,34 @@ TEST_CASE("qlearning_dataset follows D4RL's rules with timeouts", "[unit][data]"
   CHECK(q.qvel.size(0) == 10);
 
   SECTION("use_next_observations takes the stored s' (exact at terminals)") {
-    mopo::QLearningOptions o;
+    mopo::data::QLearningOptions o;
     o.use_next_observations = true;
-    const auto k = mopo::qlearning_dataset(raw, o);
+    const auto k = mopo::data::qlearning_dataset(raw, o);
     CHECK(rows_of(k) == rows_of(q));
     CHECK(k.next_observations[3][0].item<float>() == 1003.0f);
   }
   SECTION("terminate_on_end keeps the time-out rows") {
-    mopo::QLearningOptions o;
+    mopo::data::QLearningOptions o;
     o.terminate_on_end = true;
-    const auto k = mopo::qlearning_dataset(raw, o);
+    const auto k = mopo::data::qlearning_dataset(raw, o);
     CHECK(k.size() == 11);
     CHECK(rows_of(k)[8] == 8);
   }
   SECTION("use_next_observations without stored next_observations is an error") {
     auto r = raw;
     r.next_observations = torch::Tensor();
-    mopo::QLearningOptions o;
+    mopo::data::QLearningOptions o;
     o.use_next_observations = true;
-    CHECK_THROWS_AS(mopo::qlearning_dataset(r, o), mopo::ValueError);
+    CHECK_THROWS_AS(mopo::data::qlearning_dataset(r, o), mopo::ValueError);
   }
 }
 
 TEST_CASE("qlearning_dataset without timeouts counts episode steps like D4RL", "[unit][data]") {
-  mopo::QLearningOptions o;
+  mopo::data::QLearningOptions o;
   o.max_episode_steps = 4;
   SECTION("no terminals: every 4th row is a time-out and is dropped") {
     const auto raw = make_raw({}, {}, 10, /*with_timeouts=*/false);
-    const auto q = mopo::qlearning_dataset(raw, o);
+    const auto q = mopo::data::qlearning_dataset(raw, o);
     CHECK(rows_of(q) == std::vector<int64_t>({0, 1, 2, 4, 5, 6, 8}));
   }
   SECTION("after a terminal the counter restarts at 1 (the documented off-by-one)") {
@@ -126,7 +127,7 @@ TEST_CASE("qlearning_dataset without timeouts counts episode steps like D4RL", "
     // steps 1, 2 and row 4 (step 3 = max − 1) is taken for a time-out: episodes after a terminal are one
     // step short (environments.md §10.4).
     const auto raw = make_raw({1}, {}, 10, false);
-    const auto q = mopo::qlearning_dataset(raw, o);
+    const auto q = mopo::data::qlearning_dataset(raw, o);
     CHECK(rows_of(q) == std::vector<int64_t>({0, 1, 2, 3, 5, 6, 7}));
   }
 }
@@ -147,7 +148,7 @@ TEST_CASE("episode statistics split on terminals or timeouts", "[unit][data]") {
 }
 
 TEST_CASE("sampling is seeded, uniform over rows and shaped like mopo::Batch", "[unit][data]") {
-  const auto q = mopo::qlearning_dataset(make_raw({3}, {8}, 12));
+  const auto q = mopo::data::qlearning_dataset(make_raw({3}, {8}, 12));
   mopo::RandomState a(7);
   mopo::RandomState b(7);
   mopo::RandomState c(8);
@@ -176,14 +177,14 @@ TEST_CASE("sampling is seeded, uniform over rows and shaped like mopo::Batch", "
 TEST_CASE("concatenate stitches datasets row-wise", "[unit][data]") {
   const auto a = make_raw({3}, {}, 5);
   const auto b = make_raw({}, {2}, 3);
-  const auto c = mopo::concatenate({a, b});
+  const auto c = mopo::data::concatenate({a, b});
   CHECK(c.size() == 8);
   CHECK(c.episode_stats().count == 2);
   c.validate("concatenated");
   auto partial = b;
   partial.qpos = torch::Tensor();
   partial.qvel = torch::Tensor();
-  CHECK_THROWS_AS(mopo::concatenate({a, partial}), mopo::ValueError);
+  CHECK_THROWS_AS(mopo::data::concatenate({a, partial}), mopo::ValueError);
 }
 
 TEST_CASE("D4RL HDF5 round trip is exact for both dtypes, with and without gzip", "[unit][data]") {
@@ -202,8 +203,8 @@ TEST_CASE("D4RL HDF5 round trip is exact for both dtypes, with and without gzip"
     for (int gz : {0, 4}) {
       CAPTURE(c10::toString(dtype), gz);
       const auto file = dir / ("rt_" + std::string(c10::toString(dtype)) + std::to_string(gz) + ".hdf5");
-      mopo::save_d4rl_hdf5(file, raw, {dtype, gz});
-      const auto back = mopo::load_d4rl_hdf5(file);
+      mopo::data::save_d4rl_hdf5(file, raw, {dtype, gz});
+      const auto back = mopo::data::load_d4rl_hdf5(file);
       CHECK(same(back.observations, raw.observations));
       CHECK(same(back.actions, raw.actions));
       CHECK(same(back.rewards, raw.rewards));
@@ -224,27 +225,27 @@ TEST_CASE("D4RL HDF5 round trip is exact for both dtypes, with and without gzip"
   }
   // gzip really compresses (5000 regular rows).
   const auto big = make_raw({100}, {999, 1999}, 5000);
-  mopo::save_d4rl_hdf5(dir / "big0.hdf5", big, {torch::kFloat32, 0});
-  mopo::save_d4rl_hdf5(dir / "big4.hdf5", big, {torch::kFloat32, 4});
+  mopo::data::save_d4rl_hdf5(dir / "big0.hdf5", big, {torch::kFloat32, 0});
+  mopo::data::save_d4rl_hdf5(dir / "big4.hdf5", big, {torch::kFloat32, 4});
   CHECK(fs::file_size(dir / "big4.hdf5") * 2 < fs::file_size(dir / "big0.hdf5"));
-  CHECK(same(mopo::load_d4rl_hdf5(dir / "big4.hdf5").observations, big.observations));
+  CHECK(same(mopo::data::load_d4rl_hdf5(dir / "big4.hdf5").observations, big.observations));
   SECTION("optional keys absent stay absent") {
     auto minimal = raw;
     minimal.timeouts = minimal.next_observations = minimal.qpos = minimal.qvel = torch::Tensor();
     minimal.infos.clear();
     minimal.metadata = nlohmann::json::object();
     minimal.metadata_arrays.clear();
-    mopo::save_d4rl_hdf5(dir / "minimal.hdf5", minimal);
-    const auto back = mopo::load_d4rl_hdf5(dir / "minimal.hdf5");
+    mopo::data::save_d4rl_hdf5(dir / "minimal.hdf5", minimal);
+    const auto back = mopo::data::load_d4rl_hdf5(dir / "minimal.hdf5");
     CHECK_FALSE(back.has_timeouts());
     CHECK_FALSE(back.has_next_observations());
     CHECK_FALSE(back.has_state());
     CHECK(back.metadata.empty());
   }
   SECTION("read options skip state, infos and metadata") {
-    mopo::D4rlReadOptions o;
+    mopo::data::D4rlReadOptions o;
     o.load_state = o.load_infos = o.load_metadata = false;
-    const auto back = mopo::load_d4rl_hdf5(dir / "rt_Float0.hdf5", o);
+    const auto back = mopo::data::load_d4rl_hdf5(dir / "rt_Float0.hdf5", o);
     CHECK_FALSE(back.has_state());
     CHECK(back.infos.empty());
     CHECK(back.metadata.empty());
@@ -266,9 +267,9 @@ TEST_CASE("the same dataset written twice, seconds apart, gives the same bytes",
   };
   for (int gz : {0, 4}) {
     CAPTURE(gz);
-    mopo::save_d4rl_hdf5(dir / "a.hdf5", raw, {torch::kFloat32, gz});
+    mopo::data::save_d4rl_hdf5(dir / "a.hdf5", raw, {torch::kFloat32, gz});
     std::this_thread::sleep_for(std::chrono::milliseconds(1100));  // times have one-second resolution
-    mopo::save_d4rl_hdf5(dir / "b.hdf5", raw, {torch::kFloat32, gz});
+    mopo::data::save_d4rl_hdf5(dir / "b.hdf5", raw, {torch::kFloat32, gz});
     const auto a = bytes(dir / "a.hdf5");
     REQUIRE(a.size() > 1000);
     CHECK(a == bytes(dir / "b.hdf5"));
@@ -280,7 +281,7 @@ TEST_CASE("bad D4RL inputs give clear errors naming the file and the key", "[uni
   const auto dir = temp_dir("bad");
   const auto good = dir / "good.hdf5";
   const auto raw = make_raw({3}, {8}, 12);
-  mopo::save_d4rl_hdf5(good, raw);
+  mopo::data::save_d4rl_hdf5(good, raw);
   auto variant = [&](const std::string& name) {
     const auto p = dir / (name + ".hdf5");
     fs::copy_file(good, p, fs::copy_options::overwrite_existing);
@@ -289,56 +290,57 @@ TEST_CASE("bad D4RL inputs give clear errors naming the file and the key", "[uni
   const std::string g = good.string();
 
   SECTION("1. missing file") {
-    CHECK_THROWS_AS(mopo::load_d4rl_hdf5(dir / "nope.hdf5"), mopo::IoError);
-    CHECK_THROWS_WITH(mopo::load_d4rl_hdf5(dir / "nope.hdf5"), Contains("nope.hdf5"));
+    CHECK_THROWS_AS(mopo::data::load_d4rl_hdf5(dir / "nope.hdf5"), mopo::IoError);
+    CHECK_THROWS_WITH(mopo::data::load_d4rl_hdf5(dir / "nope.hdf5"), Contains("nope.hdf5"));
   }
   SECTION("2. not an HDF5 file") {
     const auto p = dir / "text.hdf5";
     std::ofstream(p) << "observations,actions\n1,2\n";
-    CHECK_THROWS_AS(mopo::load_d4rl_hdf5(p), mopo::DatasetError);
-    CHECK_THROWS_WITH(mopo::load_d4rl_hdf5(p), Contains("text.hdf5") && Contains("not an HDF5 file"));
+    CHECK_THROWS_AS(mopo::data::load_d4rl_hdf5(p), mopo::DatasetError);
+    CHECK_THROWS_WITH(mopo::data::load_d4rl_hdf5(p), Contains("text.hdf5") && Contains("not an HDF5 file"));
   }
   SECTION("3. truncated file") {
     const auto p = variant("truncated");
     fs::resize_file(p, fs::file_size(p) / 2);
-    CHECK_THROWS_AS(mopo::load_d4rl_hdf5(p), mopo::DatasetError);
-    CHECK_THROWS_WITH(mopo::load_d4rl_hdf5(p), Contains("truncated.hdf5"));
+    CHECK_THROWS_AS(mopo::data::load_d4rl_hdf5(p), mopo::DatasetError);
+    CHECK_THROWS_WITH(mopo::data::load_d4rl_hdf5(p), Contains("truncated.hdf5"));
   }
   SECTION("4. missing required keys") {
     for (const std::string key : {"observations", "actions", "rewards", "terminals"}) {
       const auto p = variant("missing_" + key);
       patch_key(p, key, torch::Tensor());
-      CHECK_THROWS_AS(mopo::load_d4rl_hdf5(p), mopo::DatasetError);
-      CHECK_THROWS_WITH(mopo::load_d4rl_hdf5(p),
+      CHECK_THROWS_AS(mopo::data::load_d4rl_hdf5(p), mopo::DatasetError);
+      CHECK_THROWS_WITH(mopo::data::load_d4rl_hdf5(p),
                         Contains(p.string()) && Contains("missing key '" + key + "'"));
     }
   }
   SECTION("5. wrong rank of observations") {
     const auto p = variant("rank");
     patch_key(p, "observations", torch::zeros({12}));
-    CHECK_THROWS_WITH(mopo::load_d4rl_hdf5(p), Contains("rank.hdf5") && Contains("observations") &&
-                                                   Contains("expected rank 2") && Contains("(12,)"));
+    CHECK_THROWS_WITH(mopo::data::load_d4rl_hdf5(p), Contains("rank.hdf5") && Contains("observations") &&
+                                                         Contains("expected rank 2") && Contains("(12,)"));
   }
   SECTION("6. rewards of shape (N, 3)") {
     const auto p = variant("rewards_wide");
     patch_key(p, "rewards", torch::zeros({12, 3}));
-    CHECK_THROWS_WITH(mopo::load_d4rl_hdf5(p), Contains("rewards") && Contains("(12, 3)"));
+    CHECK_THROWS_WITH(mopo::data::load_d4rl_hdf5(p), Contains("rewards") && Contains("(12, 3)"));
   }
   SECTION("7. mismatched lengths") {
     const auto p = variant("short_actions");
     patch_key(p, "actions", torch::zeros({11, 2}));
-    CHECK_THROWS_WITH(mopo::load_d4rl_hdf5(p), Contains("actions: has 11 rows but observations has 12"));
+    CHECK_THROWS_WITH(mopo::data::load_d4rl_hdf5(p),
+                      Contains("actions: has 11 rows but observations has 12"));
     const auto q = variant("short_timeouts");
     patch_key(q, "timeouts", torch::zeros({13}, torch::kBool));
-    CHECK_THROWS_WITH(mopo::load_d4rl_hdf5(q), Contains("timeouts: has 13 rows"));
+    CHECK_THROWS_WITH(mopo::data::load_d4rl_hdf5(q), Contains("timeouts: has 13 rows"));
   }
   SECTION("8. NaN in observations") {
     const auto p = variant("nan");
     auto obs = raw.observations.clone();
     obs[5][1] = std::numeric_limits<float>::quiet_NaN();
     patch_key(p, "observations", obs);
-    CHECK_THROWS_AS(mopo::load_d4rl_hdf5(p), mopo::DatasetError);
-    CHECK_THROWS_WITH(mopo::load_d4rl_hdf5(p),
+    CHECK_THROWS_AS(mopo::data::load_d4rl_hdf5(p), mopo::DatasetError);
+    CHECK_THROWS_WITH(mopo::data::load_d4rl_hdf5(p),
                       Contains("nan.hdf5: observations: contains 1 non-finite") && Contains("[5, 1]"));
   }
   SECTION("9. Inf in rewards (float64 on disk)") {
@@ -346,81 +348,83 @@ TEST_CASE("bad D4RL inputs give clear errors naming the file and the key", "[uni
     auto r = raw.rewards.to(torch::kFloat64);
     r[2] = std::numeric_limits<double>::infinity();
     patch_key(p, "rewards", r, torch::kFloat64);
-    CHECK_THROWS_WITH(mopo::load_d4rl_hdf5(p), Contains("rewards: contains 1 non-finite") && Contains("inf"));
+    CHECK_THROWS_WITH(mopo::data::load_d4rl_hdf5(p),
+                      Contains("rewards: contains 1 non-finite") && Contains("inf"));
   }
   SECTION("10. empty dataset") {
     const auto p = variant("empty");
     patch_key(p, "observations", torch::zeros({0, 3}));
-    CHECK_THROWS_WITH(mopo::load_d4rl_hdf5(p), Contains("empty.hdf5: observations: empty dataset"));
+    CHECK_THROWS_WITH(mopo::data::load_d4rl_hdf5(p), Contains("empty.hdf5: observations: empty dataset"));
   }
   SECTION("11. a group where a dataset is expected") {
     const auto p = variant("group");
     patch_key(p, "actions", torch::Tensor());
     patch_key(p, "actions/inner", torch::zeros({12, 2}));
-    CHECK_THROWS_WITH(mopo::load_d4rl_hdf5(p), Contains("key 'actions' is not a dataset"));
+    CHECK_THROWS_WITH(mopo::data::load_d4rl_hdf5(p), Contains("key 'actions' is not a dataset"));
   }
   SECTION("12. strings where numbers are expected") {
     const auto p = variant("string_obs");
     patch_key(p, "observations", torch::Tensor());
     {
-      namespace h5 = mopo::detail::h5;
+      namespace h5 = mopo::data::detail::h5;
       const h5::ErrorSilencer silence;
       h5::Handle f(H5Fopen(p.c_str(), H5F_ACC_RDWR, H5P_DEFAULT), H5Fclose);
       h5::write_string(f.get(), "observations", "not numbers", p.string());
     }
-    CHECK_THROWS_WITH(mopo::load_d4rl_hdf5(p), Contains("observations: expected a numeric dataset"));
+    CHECK_THROWS_WITH(mopo::data::load_d4rl_hdf5(p), Contains("observations: expected a numeric dataset"));
   }
   SECTION("13. next_observations of the wrong width") {
     const auto p = variant("next_obs");
     patch_key(p, "next_observations", torch::zeros({12, 4}));
-    CHECK_THROWS_WITH(mopo::load_d4rl_hdf5(p), Contains("next_observations") && Contains("[12, 4]"));
+    CHECK_THROWS_WITH(mopo::data::load_d4rl_hdf5(p), Contains("next_observations") && Contains("[12, 4]"));
   }
   SECTION("14. qpos rows mismatch, and qvel without qpos") {
     const auto p = variant("qpos");
     patch_key(p, "infos/qpos", torch::zeros({10, 2}));
-    CHECK_THROWS_WITH(mopo::load_d4rl_hdf5(p), Contains("infos/qpos: has 10 rows"));
+    CHECK_THROWS_WITH(mopo::data::load_d4rl_hdf5(p), Contains("infos/qpos: has 10 rows"));
     const auto q = variant("qvel_only");
     patch_key(q, "infos/qpos", torch::Tensor());
-    CHECK_THROWS_WITH(mopo::load_d4rl_hdf5(q), Contains("infos/qpos: missing"));
+    CHECK_THROWS_WITH(mopo::data::load_d4rl_hdf5(q), Contains("infos/qpos: missing"));
   }
   SECTION("15. observation width differs from the environment's") {
-    mopo::D4rlReadOptions o;
+    mopo::data::D4rlReadOptions o;
     o.observation_dim = 17;
-    CHECK_THROWS_WITH(mopo::load_d4rl_hdf5(good, o), Contains("observations: width 3") && Contains("17"));
+    CHECK_THROWS_WITH(mopo::data::load_d4rl_hdf5(good, o),
+                      Contains("observations: width 3") && Contains("17"));
     o.observation_dim = 0;
     o.action_dim = 6;
-    CHECK_THROWS_WITH(mopo::load_d4rl_hdf5(good, o), Contains("actions: width 2"));
+    CHECK_THROWS_WITH(mopo::data::load_d4rl_hdf5(good, o), Contains("actions: width 2"));
   }
   SECTION("16. saving invalid data writes nothing and keeps the old file") {
     auto bad = raw;
     bad.rewards = bad.rewards.clone();
     bad.rewards[0] = std::numeric_limits<float>::quiet_NaN();
     const auto before = fs::file_size(good);
-    CHECK_THROWS_WITH(mopo::save_d4rl_hdf5(good, bad), Contains(g) && Contains("rewards"));
+    CHECK_THROWS_WITH(mopo::data::save_d4rl_hdf5(good, bad), Contains(g) && Contains("rewards"));
     CHECK(fs::file_size(good) == before);
-    CHECK(mopo::load_d4rl_hdf5(good).size() == 12);
+    CHECK(mopo::data::load_d4rl_hdf5(good).size() == 12);
     auto short_terminals = raw;
     short_terminals.terminals = short_terminals.terminals.slice(0, 0, 5);
-    CHECK_THROWS_WITH(mopo::save_d4rl_hdf5(dir / "x.hdf5", short_terminals), Contains("terminals"));
+    CHECK_THROWS_WITH(mopo::data::save_d4rl_hdf5(dir / "x.hdf5", short_terminals), Contains("terminals"));
     CHECK_FALSE(fs::exists(dir / "x.hdf5"));
-    CHECK_THROWS_AS(mopo::save_d4rl_hdf5(dir / "x.hdf5", raw, {torch::kInt32, 4}), mopo::ValueError);
-    CHECK_THROWS_AS(mopo::save_d4rl_hdf5(dir / "x.hdf5", raw, {torch::kFloat32, 12}), mopo::ValueError);
+    CHECK_THROWS_AS(mopo::data::save_d4rl_hdf5(dir / "x.hdf5", raw, {torch::kInt32, 4}), mopo::ValueError);
+    CHECK_THROWS_AS(mopo::data::save_d4rl_hdf5(dir / "x.hdf5", raw, {torch::kFloat32, 12}), mopo::ValueError);
     auto array_meta = raw;
     array_meta.metadata["list"] = {1, 2, 3};
-    CHECK_THROWS_WITH(mopo::save_d4rl_hdf5(dir / "x.hdf5", array_meta), Contains("metadata/list"));
+    CHECK_THROWS_WITH(mopo::data::save_d4rl_hdf5(dir / "x.hdf5", array_meta), Contains("metadata/list"));
     CHECK_FALSE(fs::exists(dir / "x.hdf5"));
   }
   SECTION("17. writing into an unwritable place") {
     const auto blocker = dir / "blocker";
     std::ofstream(blocker) << "x";
-    CHECK_THROWS_AS(mopo::save_d4rl_hdf5(blocker / "sub" / "f.hdf5", raw), mopo::IoError);
+    CHECK_THROWS_AS(mopo::data::save_d4rl_hdf5(blocker / "sub" / "f.hdf5", raw), mopo::IoError);
   }
   SECTION("(N, 1) rewards/terminals are squeezed, float flags and int observations accepted") {
     const auto p = variant("old_layout");
     patch_key(p, "rewards", raw.rewards.unsqueeze(1));
     patch_key(p, "terminals", raw.terminals.to(torch::kFloat32).unsqueeze(1));
     patch_key(p, "observations", raw.observations.to(torch::kLong));
-    const auto back = mopo::load_d4rl_hdf5(p);
+    const auto back = mopo::data::load_d4rl_hdf5(p);
     CHECK(same(back.rewards, raw.rewards));
     CHECK(same(back.terminals, raw.terminals));
     CHECK(same(back.observations, raw.observations));

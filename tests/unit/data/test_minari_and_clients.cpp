@@ -18,7 +18,7 @@
 #include "mopo/data/transition_dataset.hpp"
 
 namespace fs = std::filesystem;
-namespace h5 = mopo::detail::h5;
+namespace h5 = mopo::data::detail::h5;
 using Catch::Matchers::Contains;
 
 namespace {
@@ -75,7 +75,7 @@ TEST_CASE("Minari episodes become exact transitions", "[unit][data][minari]") {
   write_minari(dir / "ds" / "data" / "main_data.hdf5", {3, 5, 2});
   std::ofstream(dir / "ds" / "data" / "metadata.json") << R"({"dataset_id": "x/y-v0", "total_steps": 10,
       "total_episodes": 3})";
-  const auto d = mopo::load_minari(dir / "ds");
+  const auto d = mopo::data::load_minari(dir / "ds");
   REQUIRE(d.size() == 10);
   CHECK(d.observation_dim() == 2);
   CHECK(d.action_dim() == 3);
@@ -88,9 +88,9 @@ TEST_CASE("Minari episodes become exact transitions", "[unit][data][minari]") {
   CHECK(d.metadata["minari"]["dataset_id"] == "x/y-v0");
   mopo::RandomState rng(3);
   d.sample(8, rng).validate(2, 3, "minari batch");
-  mopo::MinariReadOptions o;
+  mopo::data::MinariReadOptions o;
   o.max_episodes = 2;
-  CHECK(mopo::load_minari(dir / "ds" / "data" / "main_data.hdf5", o).size() == 8);
+  CHECK(mopo::data::load_minari(dir / "ds" / "data" / "main_data.hdf5", o).size() == 8);
   fs::remove_all(dir);
 }
 
@@ -98,13 +98,13 @@ TEST_CASE("bad Minari inputs give clear errors", "[unit][data][minari]") {
   const auto dir = temp_dir("bad");
   SECTION("observations without the final row") {
     write_minari(dir / "short.hdf5", {3, 4}, -1);
-    CHECK_THROWS_AS(mopo::load_minari(dir / "short.hdf5"), mopo::DatasetError);
-    CHECK_THROWS_WITH(mopo::load_minari(dir / "short.hdf5"),
+    CHECK_THROWS_AS(mopo::data::load_minari(dir / "short.hdf5"), mopo::DatasetError);
+    CHECK_THROWS_WITH(mopo::data::load_minari(dir / "short.hdf5"),
                       Contains("short.hdf5") && Contains("episode_0/observations: has 3 rows, expected 4"));
   }
   SECTION("no episodes") {
     write_minari(dir / "empty.hdf5", {});
-    CHECK_THROWS_WITH(mopo::load_minari(dir / "empty.hdf5"), Contains("no episode_<id> groups"));
+    CHECK_THROWS_WITH(mopo::data::load_minari(dir / "empty.hdf5"), Contains("no episode_<id> groups"));
   }
   SECTION("Dict observation spaces") {
     write_minari(dir / "dict.hdf5", {2});
@@ -115,22 +115,25 @@ TEST_CASE("bad Minari inputs give clear errors", "[unit][data][minari]") {
       h5::write_tensor(f.get(), "episode_0/observations/position", torch::zeros({3, 2}), torch::kFloat32, 0,
                        "");
     }
-    CHECK_THROWS_WITH(mopo::load_minari(dir / "dict.hdf5"), Contains("episode_0/observations: is a group"));
+    CHECK_THROWS_WITH(mopo::data::load_minari(dir / "dict.hdf5"),
+                      Contains("episode_0/observations: is a group"));
   }
   SECTION("metadata.json disagrees with the file") {
     write_minari(dir / "main_data.hdf5", {2, 2});
     std::ofstream(dir / "metadata.json") << R"({"total_steps": 5})";
-    CHECK_THROWS_WITH(mopo::load_minari(dir), Contains("total_steps: 5") && Contains("holds 4 steps"));
+    CHECK_THROWS_WITH(mopo::data::load_minari(dir), Contains("total_steps: 5") && Contains("holds 4 steps"));
   }
   SECTION("a directory without data") {
     fs::create_directories(dir / "nothing");
-    CHECK_THROWS_AS(mopo::load_minari(dir / "nothing"), mopo::IoError);
+    CHECK_THROWS_AS(mopo::data::load_minari(dir / "nothing"), mopo::IoError);
   }
   SECTION("minari_dataset_path honours MINARI_DATASETS_PATH") {
     ::setenv("MINARI_DATASETS_PATH", "/data/minari", 1);
-    CHECK(mopo::minari_dataset_path("D4RL/door/human-v2") == fs::path("/data/minari/D4RL/door/human-v2"));
+    CHECK(mopo::data::minari_dataset_path("D4RL/door/human-v2") ==
+          fs::path("/data/minari/D4RL/door/human-v2"));
     ::unsetenv("MINARI_DATASETS_PATH");
-    CHECK(mopo::minari_dataset_path("a/b-v0").string().find(".minari/datasets/a/b-v0") != std::string::npos);
+    CHECK(mopo::data::minari_dataset_path("a/b-v0").string().find(".minari/datasets/a/b-v0") !=
+          std::string::npos);
   }
   fs::remove_all(dir);
 }
@@ -143,41 +146,41 @@ TEST_CASE("a dataset of another task is refused when its metadata names the task
     const std::string main = (dir / "ds" / "data" / "main_data.hdf5").string();
     std::ofstream(dir / "ds" / "data" / "metadata.json")
         << R"({"dataset_id": "mujoco/hopper/medium-v0", "env_spec": "{\"id\": \"Hopper-v5\"}"})";
-    mopo::MinariReadOptions o;
+    mopo::data::MinariReadOptions o;
     o.task = "halfcheetah";
-    CHECK_THROWS_AS(mopo::load_minari(dir / "ds", o), mopo::DatasetError);
-    CHECK_THROWS_WITH(mopo::load_minari(dir / "ds", o),
+    CHECK_THROWS_AS(mopo::data::load_minari(dir / "ds", o), mopo::DatasetError);
+    CHECK_THROWS_WITH(mopo::data::load_minari(dir / "ds", o),
                       Contains(main) && Contains("names task 'hopper' (metadata.json env_spec.id)") &&
                           Contains("expected 'halfcheetah'"));
     o.task = "hopper";
-    CHECK(mopo::load_minari(dir / "ds", o).size() == 3);
+    CHECK(mopo::data::load_minari(dir / "ds", o).size() == 3);
     std::ofstream(dir / "ds" / "data" / "metadata.json") << R"({"dataset_id": "mujoco/walker2d/expert-v0"})";
     CHECK_THROWS_WITH(
-        mopo::load_minari(dir / "ds", o),
+        mopo::data::load_minari(dir / "ds", o),
         Contains("names task 'walker2d' (metadata.json dataset_id)") && Contains("expected 'hopper'"));
     std::ofstream(dir / "ds" / "data" / "metadata.json") << R"({"total_steps": 3})";  // no task: passes
-    CHECK(mopo::load_minari(dir / "ds", o).size() == 3);
+    CHECK(mopo::data::load_minari(dir / "ds", o).size() == 3);
   }
   SECTION("D4RL layout: metadata/task, as the dataset zoo writes it, checked before the widths") {
-    mopo::TransitionDataset d;
+    mopo::data::TransitionDataset d;
     d.observations = torch::zeros({4, 11});
     d.actions = torch::zeros({4, 3});
     d.rewards = torch::zeros({4});
     d.terminals = torch::zeros({4}, torch::kBool);
     d.metadata = {{"task", "hopper"}};
-    mopo::save_d4rl_hdf5(dir / "hopper.hdf5", d);
-    mopo::D4rlReadOptions o;
+    mopo::data::save_d4rl_hdf5(dir / "hopper.hdf5", d);
+    mopo::data::D4rlReadOptions o;
     o.task = "halfcheetah";
     o.observation_dim = 17;
-    CHECK_THROWS_WITH(mopo::load_d4rl_hdf5(dir / "hopper.hdf5", o),
+    CHECK_THROWS_WITH(mopo::data::load_d4rl_hdf5(dir / "hopper.hdf5", o),
                       Contains("hopper.hdf5: the dataset's metadata names task 'hopper' (metadata/task), "
                                "expected 'halfcheetah'"));
     o.task = "hopper";
-    CHECK_THROWS_WITH(mopo::load_d4rl_hdf5(dir / "hopper.hdf5", o),
+    CHECK_THROWS_WITH(mopo::data::load_d4rl_hdf5(dir / "hopper.hdf5", o),
                       Contains("observations: width 11 does not match the environment's observation_dim 17"));
     o.observation_dim = 11;
-    CHECK(mopo::load_d4rl_hdf5(dir / "hopper.hdf5", o).size() == 4);
-    CHECK(mopo::dataset_task(nlohmann::json::object()) == std::nullopt);
+    CHECK(mopo::data::load_d4rl_hdf5(dir / "hopper.hdf5", o).size() == 4);
+    CHECK(mopo::data::dataset_task(nlohmann::json::object()) == std::nullopt);
   }
   fs::remove_all(dir);
 }
@@ -185,7 +188,7 @@ TEST_CASE("a dataset of another task is refused when its metadata names the task
 TEST_CASE("h5py-written D4RL file: hand-made episode layout", "[.h5py][data]") {
   MOPO_REQUIRE_CLIENT_DIR();
   const auto file = client_dir() / "client_handmade.hdf5";
-  const auto raw = mopo::load_d4rl_hdf5(file);
+  const auto raw = mopo::data::load_d4rl_hdf5(file);
   REQUIRE(raw.size() == 12);
   CHECK(raw.observation_dim() == 3);
   CHECK(raw.has_timeouts());
@@ -198,19 +201,19 @@ TEST_CASE("h5py-written D4RL file: hand-made episode layout", "[.h5py][data]") {
   CHECK(raw.metadata_arrays.at("policy/fc0/weight").sizes() == torch::IntArrayRef({4, 3}));
   CHECK(raw.infos.at("action_log_probs").size(0) == 12);
 
-  const auto q = mopo::qlearning_dataset(raw);
+  const auto q = mopo::data::qlearning_dataset(raw);
   REQUIRE(q.size() == 10);  // N − 1 − one time-out
   const auto rows = q.observations.select(1, 0).to(torch::kLong);
   CHECK(rows.equal(torch::tensor({0, 1, 2, 3, 4, 5, 6, 7, 9, 10}, torch::kLong)));
   CHECK(q.next_observations[3][0].item<float>() == 4.0f);  // D4RL's s' at a terminal: next episode's start
-  mopo::QLearningOptions exact;
+  mopo::data::QLearningOptions exact;
   exact.use_next_observations = true;
-  CHECK(mopo::qlearning_dataset(raw, exact).next_observations[3][0].item<float>() == 1003.0f);
+  CHECK(mopo::data::qlearning_dataset(raw, exact).next_observations[3][0].item<float>() == 1003.0f);
   CHECK(raw.episode_stats().count == 2);
 
   // Written back in both dtypes for the Python side to check (data.h5py.check).
-  mopo::save_d4rl_hdf5(client_dir() / "mopo_float32.hdf5", raw, {torch::kFloat32, 4});
-  mopo::save_d4rl_hdf5(client_dir() / "mopo_float64.hdf5", raw, {torch::kFloat64, 4});
+  mopo::data::save_d4rl_hdf5(client_dir() / "mopo_float32.hdf5", raw, {torch::kFloat32, 4});
+  mopo::data::save_d4rl_hdf5(client_dir() / "mopo_float64.hdf5", raw, {torch::kFloat64, 4});
 }
 
 TEST_CASE("h5py-written D4RL files match a transcription of d4rl.qlearning_dataset", "[.h5py][data]") {
@@ -218,10 +221,11 @@ TEST_CASE("h5py-written D4RL files match a transcription of d4rl.qlearning_datas
   for (const auto& [name, max_steps] : std::vector<std::pair<std::string, int64_t>>{
            {"client_random", 1000}, {"client_notimeouts", 50}, {"client_rewards2d", 1000}}) {
     CAPTURE(name);
-    mopo::QLearningOptions o;
+    mopo::data::QLearningOptions o;
     o.max_episode_steps = max_steps;
-    const auto q = mopo::qlearning_dataset(mopo::load_d4rl_hdf5(client_dir() / (name + ".hdf5")), o);
-    const auto want = mopo::load_d4rl_hdf5(client_dir() / (name + "_expected.hdf5"));
+    const auto q =
+        mopo::data::qlearning_dataset(mopo::data::load_d4rl_hdf5(client_dir() / (name + ".hdf5")), o);
+    const auto want = mopo::data::load_d4rl_hdf5(client_dir() / (name + "_expected.hdf5"));
     REQUIRE(q.size() == want.size());
     CHECK(q.observations.equal(want.observations));
     CHECK(q.actions.equal(want.actions));
@@ -233,7 +237,7 @@ TEST_CASE("h5py-written D4RL files match a transcription of d4rl.qlearning_datas
 
 TEST_CASE("h5py-written Minari dataset", "[.h5py][data][minari]") {
   MOPO_REQUIRE_CLIENT_DIR();
-  const auto d = mopo::load_minari(client_dir() / "minari" / "mopo" / "toy" / "handmade-v0");
+  const auto d = mopo::data::load_minari(client_dir() / "minari" / "mopo" / "toy" / "handmade-v0");
   REQUIRE(d.size() == 13);  // 4 + 6 + 3 steps
   CHECK(d.observation_dim() == 3);
   CHECK(d.metadata["minari"]["dataset_id"] == "mopo/toy/handmade-v0");

@@ -12,8 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "mopo/config/json_config.hpp"
 #include "mopo/core/error.hpp"
-#include "mopo/core/json_config.hpp"
 #include "mopo/core/random.hpp"
 #include "mopo/models/ensemble_linear.hpp"
 #include "mopo/models/ensemble_prediction.hpp"

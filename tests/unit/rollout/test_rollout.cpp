@@ -22,7 +22,7 @@ mopo::Batch tagged_rows(int64_t epoch, int64_t n, int64_t obs_dim = 2, int64_t a
 }  // namespace
 
 TEST_CASE("RolloutBuffer keeps exactly the last k epochs, whatever their lengths", "[unit][rollout]") {
-  mopo::RolloutBuffer buf(/*retain=*/3, /*epoch_capacity=*/10, 2, 1);
+  mopo::rollout::RolloutBuffer buf(/*retain=*/3, /*epoch_capacity=*/10, 2, 1);
   CHECK(buf.capacity() == 30);
   const int64_t lengths[] = {10, 4, 7, 10, 1, 9, 10, 3};
   for (int64_t e = 0; e < 8; ++e) {
@@ -61,7 +61,7 @@ TEST_CASE("RolloutBuffer keeps exactly the last k epochs, whatever their lengths
 
 TEST_CASE("RolloutBuffer rejects overfull epochs, bad rows, empty sampling; save/load restores it",
           "[unit][rollout]") {
-  mopo::RolloutBuffer buf(2, 5, 2, 1);
+  mopo::rollout::RolloutBuffer buf(2, 5, 2, 1);
   mopo::RandomState rng(1);
   CHECK_THROWS_WITH(buf.sample(4, rng), Contains("empty"));
   buf.begin_epoch();
@@ -70,7 +70,7 @@ TEST_CASE("RolloutBuffer rejects overfull epochs, bad rows, empty sampling; save
   auto nan_rows = tagged_rows(0, 2);
   nan_rows.rewards[1] = std::nan("");
   CHECK_THROWS_WITH(buf.add(nan_rows), Contains("rewards: contains NaN"));
-  CHECK_THROWS_AS(mopo::RolloutBuffer(0, 5, 2, 1), mopo::ValueError);
+  CHECK_THROWS_AS(mopo::rollout::RolloutBuffer(0, 5, 2, 1), mopo::ValueError);
 
   buf.add(tagged_rows(0, 5));
   buf.begin_epoch();
@@ -83,7 +83,7 @@ TEST_CASE("RolloutBuffer rejects overfull epochs, bad rows, empty sampling; save
   out.save_to(ss);
   torch::serialize::InputArchive in;
   in.load_from(ss);
-  mopo::RolloutBuffer back(2, 5, 2, 1);
+  mopo::rollout::RolloutBuffer back(2, 5, 2, 1);
   back.load(in);
   CHECK(back.size() == 7);
   CHECK(back.epochs() == 2);
@@ -96,13 +96,13 @@ TEST_CASE("RolloutBuffer rejects overfull epochs, bad rows, empty sampling; save
 TEST_CASE("ModelRollout: lengths <= h, terminated rows stop, r~ = r - lambda*u", "[unit][rollout]") {
   mopo::testing::ToyModel model;  // MaxStd penalty = max_i ||sigma_i|| = 0.3 * sqrt(D)
   const int64_t b = 64, o = 2, a = 1, h = 4;
-  mopo::RolloutOptions opts;
+  mopo::rollout::RolloutOptions opts;
   opts.rollout_batch = b;
   opts.horizon = h;
   const double lambda = 2.0;
-  mopo::ModelRollout<mopo::penalty::MaxStd> rollout(
+  mopo::rollout::ModelRollout<mopo::penalty::MaxStd> rollout(
       mopo::penalty::PenaltyPolicy<mopo::penalty::MaxStd>(lambda), opts);
-  mopo::RolloutBuffer buf(1, b * h, o, a);
+  mopo::rollout::RolloutBuffer buf(1, b * h, o, a);
   buf.begin_epoch();
   mopo::RandomState rng(11);
   // start states: obs[:,0] in [0, 1); policy pushes +1 per step (next = obs + 0.1); terminate when > 1.15
@@ -138,12 +138,12 @@ TEST_CASE("ModelRollout: lengths <= h, terminated rows stop, r~ = r - lambda*u",
 TEST_CASE("ModelRollout's short forms (strategy named once, no oracle) equal the long form",
           "[unit][rollout]") {
   mopo::testing::ToyModel model;
-  mopo::RolloutOptions opts;
+  mopo::rollout::RolloutOptions opts;
   opts.rollout_batch = 32;
   opts.horizon = 3;
-  const mopo::ModelRollout<mopo::penalty::MaxStd> long_form(
+  const mopo::rollout::ModelRollout<mopo::penalty::MaxStd> long_form(
       mopo::penalty::PenaltyPolicy<mopo::penalty::MaxStd>(0.7), opts);
-  const mopo::ModelRollout<mopo::penalty::MaxStd> short_form(0.7, opts);
+  const mopo::rollout::ModelRollout<mopo::penalty::MaxStd> short_form(0.7, opts);
   CHECK(short_form.penalty().lambda() == 0.7);
   auto policy = [](const torch::Tensor& s) { return torch::tanh(s.narrow(1, 0, 1)); };
   auto terminal = [](const torch::Tensor&, const torch::Tensor&, const torch::Tensor& next) {
@@ -152,7 +152,7 @@ TEST_CASE("ModelRollout's short forms (strategy named once, no oracle) equal the
   auto truth = [](const torch::Tensor&, const torch::Tensor&) { return mopo::penalty::GroundTruth{}; };
   mopo::RandomState start_rng(5);
   const auto start = torch::rand({32, 2}, start_rng.generator());
-  mopo::RolloutBuffer a(1, 96, 2, 1), b(1, 96, 2, 1);
+  mopo::rollout::RolloutBuffer a(1, 96, 2, 1), b(1, 96, 2, 1);
   a.begin_epoch();
   b.begin_epoch();
   mopo::RandomState rng_a(9), rng_b(9);
@@ -167,12 +167,12 @@ TEST_CASE("ModelRollout's short forms (strategy named once, no oracle) equal the
 TEST_CASE("ModelRollout: random-action mode ignores the policy; non-finite predictions are dropped",
           "[unit][rollout]") {
   mopo::testing::ToyModel model;
-  mopo::RolloutOptions opts;
+  mopo::rollout::RolloutOptions opts;
   opts.horizon = 3;
   opts.random_actions = true;
-  mopo::ModelRollout<mopo::penalty::NoPenalty> rollout(
+  mopo::rollout::ModelRollout<mopo::penalty::NoPenalty> rollout(
       mopo::penalty::PenaltyPolicy<mopo::penalty::NoPenalty>(0.0), opts);
-  mopo::RolloutBuffer buf(1, 100 * 3, 2, 1);
+  mopo::rollout::RolloutBuffer buf(1, 100 * 3, 2, 1);
   buf.begin_epoch();
   mopo::RandomState rng(2);
   auto policy = [](const torch::Tensor&) -> torch::Tensor {
@@ -199,7 +199,7 @@ TEST_CASE("ModelRollout: random-action mode ignores the policy; non-finite predi
       return p;
     }
   } diverging;
-  mopo::RolloutBuffer buf2(1, 100 * 3, 2, 1);
+  mopo::rollout::RolloutBuffer buf2(1, 100 * 3, 2, 1);
   buf2.begin_epoch();
   const auto s2 = rollout.run(diverging, torch::zeros({100, 2}), policy, never, no_truth, buf2, rng);
   CHECK(s2.nonfinite == 50 + 25 + 12);
@@ -210,11 +210,11 @@ TEST_CASE("ModelRollout: random-action mode ignores the policy; non-finite predi
 TEST_CASE("ModelRollout with the oracle penalty calls the ground truth", "[unit][rollout]") {
   mopo::testing::ToyModel model;
   model.stds = {0.0, 0.0, 0.0};  // deterministic samples
-  mopo::RolloutOptions opts;
+  mopo::rollout::RolloutOptions opts;
   opts.horizon = 2;
-  mopo::ModelRollout<mopo::penalty::TrueError> rollout(
+  mopo::rollout::ModelRollout<mopo::penalty::TrueError> rollout(
       mopo::penalty::PenaltyPolicy<mopo::penalty::TrueError>(1.0), opts);
-  mopo::RolloutBuffer buf(1, 20, 2, 1);
+  mopo::rollout::RolloutBuffer buf(1, 20, 2, 1);
   buf.begin_epoch();
   mopo::RandomState rng(4);
   int calls = 0;

@@ -8,11 +8,11 @@
 #include <string>
 
 #include "mopo/data/d4rl_hdf5.hpp"
-#include "mopo/data/zoo.hpp"
 #include "mopo/env/hiv.hpp"
 #include "mopo/env/mujoco/tasks/half_cheetah_jump.hpp"
 #include "mopo/env/mujoco/tasks/hopper.hpp"
 #include "mopo/env/ood.hpp"
+#include "mopo/zoo/zoo.hpp"
 
 namespace fs = std::filesystem;
 
@@ -30,23 +30,23 @@ TEST_CASE("a tiny zoo build writes valid D4RL files and cards", "[mujoco][data][
   o.sac.hidden = {32, 32};
   mopo::env::Hopper env;
   mopo::env::Hopper eval_env;
-  const mopo::zoo::ReferenceReturns hopper_ref{-20.272305, 3234.3};  // environments.md §10.5
+  const mopo::env::ReferenceScores hopper_ref{-20.272305, 3234.3};  // environments.md §10.5
   // on_run: the same SAC run's whole replay saved as a relabelled replay dataset (as --with-ant-angle does).
   nlohmann::json replay_card;
   const auto summary = mopo::zoo::build_task(
       "hopper", env, eval_env, o, dir, hopper_ref, {}, {}, [&](mopo::zoo::BehaviourRun& run) {
         replay_card =
             mopo::zoo::save_replay_dataset("hopper-replay", "hopper", run, o, dir, "test",
-                                           [](const mopo::TransitionDataset& d) { return -d.rewards; });
+                                           [](const mopo::data::TransitionDataset& d) { return -d.rewards; });
       });
   REQUIRE(summary["checkpoints"].size() == 3);
   {
     CHECK(replay_card["transitions"] == 900);
-    const auto r = mopo::load_d4rl_hdf5(dir / "hopper-replay.hdf5");
+    const auto r = mopo::data::load_d4rl_hdf5(dir / "hopper-replay.hdf5");
     REQUIRE(r.infos.count("behaviour_rewards") == 1);
     CHECK(r.rewards.equal(-r.infos.at("behaviour_rewards")));
     // mixed is the prefix of that replay up to the medium checkpoint
-    const auto mixed = mopo::load_d4rl_hdf5(dir / "hopper-mixed.hdf5");
+    const auto mixed = mopo::data::load_d4rl_hdf5(dir / "hopper-mixed.hdf5");
     CHECK(mixed.observations.equal(r.observations.slice(0, 0, mixed.size())));
     CHECK(mixed.rewards.equal(r.infos.at("behaviour_rewards").slice(0, 0, mixed.size())));
   }
@@ -55,7 +55,7 @@ TEST_CASE("a tiny zoo build writes valid D4RL files and cards", "[mujoco][data][
     const auto file = dir / ("hopper-" + kind + ".hdf5");
     REQUIRE(fs::exists(file));
     REQUIRE(fs::exists(dir / ("hopper-" + kind + ".json")));
-    const auto d = mopo::load_d4rl_hdf5(file);
+    const auto d = mopo::data::load_d4rl_hdf5(file);
     CHECK(d.observation_dim() == 11);
     CHECK(d.action_dim() == 3);
     REQUIRE(d.has_state());
@@ -85,7 +85,7 @@ TEST_CASE("a tiny zoo build writes valid D4RL files and cards", "[mujoco][data][
       for (int64_t k = 0; k < 11; ++k)
         CHECK(obs[k] == Approx(d.observations[i][k].item<float>()).margin(1e-5));
     }
-    const auto q = mopo::qlearning_dataset(d);
+    const auto q = mopo::data::qlearning_dataset(d);
     CHECK(q.size() > 0);
   }
   // Sizes: random / medium / expert are cut to `size`; mixed is the replay up to the medium checkpoint.
@@ -107,8 +107,8 @@ TEST_CASE("a tiny zoo build writes valid D4RL files and cards", "[mujoco][data][
   const auto s2 = mopo::zoo::build_task("hopper", env, eval_env, o, again, hopper_ref, pre);
   CHECK_FALSE(fs::exists(again / "hopper-mixed.hdf5"));
   // Same seed, same policies → the same medium data.
-  CHECK(mopo::load_d4rl_hdf5(again / "hopper-medium.hdf5")
-            .observations.equal(mopo::load_d4rl_hdf5(dir / "hopper-medium.hdf5").observations));
+  CHECK(mopo::data::load_d4rl_hdf5(again / "hopper-medium.hdf5")
+            .observations.equal(mopo::data::load_d4rl_hdf5(dir / "hopper-medium.hdf5").observations));
   fs::remove_all(dir);
 }
 
@@ -128,11 +128,11 @@ TEST_CASE("replay recipe: halfcheetah-jump relabelled rewards match the jump tas
     auto env = mopo::env::make_halfcheetah_jump(mopo::env::JumpReward::kBehaviour);
     auto eval_env = mopo::env::make_halfcheetah_jump(mopo::env::JumpReward::kBehaviour);
     const auto card = mopo::zoo::build_replay_task(
-        "halfcheetah-jump", env, eval_env, o, dir, "test", [](const mopo::TransitionDataset& d) {
+        "halfcheetah-jump", env, eval_env, o, dir, "test", [](const mopo::data::TransitionDataset& d) {
           return mopo::env::halfcheetah_jump_relabel(d.next_observations, d.rewards);
         });
     CHECK(card["transitions"] == 400);
-    const auto d = mopo::load_d4rl_hdf5(dir / "halfcheetah-jump.hdf5");
+    const auto d = mopo::data::load_d4rl_hdf5(dir / "halfcheetah-jump.hdf5");
     REQUIRE(d.size() == 400);
     REQUIRE(d.has_state());
     REQUIRE(d.infos.count("behaviour_rewards") == 1);
@@ -153,7 +153,7 @@ TEST_CASE("replay recipe: halfcheetah-jump relabelled rewards match the jump tas
     mopo::env::Hiv env;
     mopo::env::Hiv eval_env;
     const auto card = mopo::zoo::build_replay_task("hiv", env, eval_env, o, dir, "test");
-    const auto d = mopo::load_d4rl_hdf5(dir / "hiv.hdf5");
+    const auto d = mopo::data::load_d4rl_hdf5(dir / "hiv.hdf5");
     CHECK(d.size() == 400);
     CHECK(d.observation_dim() == 6);
     CHECK_FALSE(d.has_state());  // the observation is the full ODE state
