@@ -12,14 +12,9 @@
 #include "mopo/models/gaussian_ensemble.hpp"
 #include "support/synthetic_dynamics.hpp"
 
-using Catch::Matchers::Contains;
-using mopo::models::EnsembleOptions;
 using mopo::models::EnsembleTrainOptions;
 using mopo::models::GaussianEnsemble;
-using mopo::testing::kAct;
-using mopo::testing::kObs;
-using mopo::testing::make_data;
-using mopo::testing::small_ensemble_options;
+using namespace mopo::testing;  // kObs, kAct, make_data, small_ensemble_options, …
 
 TEST_CASE("GaussianEnsemble fast predict equals the plain module path; predict_into reuses buffers",
           "[unit][models]") {

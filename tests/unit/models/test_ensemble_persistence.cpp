@@ -15,13 +15,9 @@
 #include "support/synthetic_dynamics.hpp"
 
 using Catch::Matchers::Contains;
-using mopo::models::EnsembleOptions;
 using mopo::models::EnsembleTrainOptions;
 using mopo::models::GaussianEnsemble;
-using mopo::testing::kAct;
-using mopo::testing::kObs;
-using mopo::testing::make_data;
-using mopo::testing::small_ensemble_options;
+using namespace mopo::testing;  // kObs, kAct, make_data, small_ensemble_options, …
 namespace fs = std::filesystem;
 
 namespace {

@@ -19,12 +19,7 @@ using Catch::Matchers::Contains;
 using mopo::models::EnsembleOptions;
 using mopo::models::EnsembleTrainOptions;
 using mopo::models::GaussianEnsemble;
-using mopo::testing::kAct;
-using mopo::testing::kObs;
-using mopo::testing::make_data;
-using mopo::testing::mean_delta;
-using mopo::testing::small_ensemble_options;
-using mopo::testing::true_sigma;
+using namespace mopo::testing;  // kObs, kAct, make_data, small_ensemble_options, …
 
 namespace {
 
