@@ -44,7 +44,7 @@ int main(int argc, char** argv) {
     mopo::models::GaussianEnsemble model(obs_dim, act_dim);
     mopo::models::EnsembleTrainOptions fit_options;
     fit_options.max_epochs = model_epochs;
-    const auto report = model.fit(data, fit_options, rng);
+    const auto report = model.fit(data, fit_options, &rng);
     std::cout << "model: " << report.epochs() << " epochs (" << report.stop_reason
               << "), best elite's holdout MSE "
               << report.best_holdout_mse[static_cast<std::size_t>(report.elites.front())] << "\n";

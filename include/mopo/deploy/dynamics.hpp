@@ -3,7 +3,7 @@
 /// LibTorch — per-member Gaussian predictions, MOPO's model step and the MaxStd uncertainty, for a
 /// model-predictive controller or a safety monitor.
 ///
-/// It computes what models::GaussianEnsemble::predict computes (gaussian_ensemble.hpp, predict_into):
+/// It computes what models::GaussianEnsemble::predict computes (ensemble_inference.hpp, predict_into):
 /// x = ([obs, act] − μ_in) / σ_in (Normalizer::transform); per member h = swish(h W_l + b_l) for the
 /// hidden layers (swish = h·sigmoid(h), fc.py); mean = h W_μ + b_μ; logvar = soft clamp of h W_ℓ + b_ℓ
 /// to the learned bounds (max − softplus(max − ℓ), then min + softplus(· − min); bnn.py);

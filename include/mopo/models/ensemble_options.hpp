@@ -104,7 +104,7 @@ struct EnsembleTrainOptions {
   /// (12 min) with the holdout MSE still falling ~0.2 %/epoch (docs/ensemble.md, Early stopping).
   int64_t max_epochs = 200;
   double max_seconds = 0.0;  ///< 0 = no limit (original `max_model_t`)
-  uint64_t seed = 0;         ///< used by fit() overloads that take no RandomState
+  uint64_t seed = 0;         ///< seeds fit() when it is given no RandomState
   /// How a training step computes: "fused" (hand-written forward/backward on batched GEMMs and one flat
   /// Adam pass, ensemble_fused_step.hpp; CPU, without spectral normalisation) or "autograd" (LibTorch
   /// autograd and torch::optim::Adam, the reference; used whenever "fused" does not apply).

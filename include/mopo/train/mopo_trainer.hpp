@@ -148,7 +148,7 @@ class MopoTrainer {
       if (on_epoch) on_epoch(e);
     };
     auto report = model_.fit(dataset_.observations, dataset_.actions, dataset_.next_observations,
-                             dataset_.rewards, config_.model_training, model_rng, log);
+                             dataset_.rewards, config_.model_training, &model_rng, log);
     model_ready_ = true;
     return report;
   }
