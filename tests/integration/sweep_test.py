@@ -12,6 +12,7 @@ log tail and does not stop the others; a shared model is trained once and loaded
 """
 import csv
 import glob
+import hashlib
 import json
 import os
 import shutil
@@ -173,6 +174,10 @@ try:
               f"shared model: {method} {'loads it' if loads else 'does not use it'} and trains none")
     meta = json.load(open(os.path.join(sroot, "mbpo-policy", "base", "seed-0", "sweep-run.json")))
     check("rollout.random_actions=false" in meta["cmd"], "an algorithm object's set reaches its runs")
+    data_file = os.path.join(data_dir, "halfcheetah-random.hdf5")
+    check(meta["dataset_sha256"] == hashlib.sha256(open(data_file, "rb").read()).hexdigest()
+          and meta["machine"]["cpu"] and meta["machine"]["openblas_corename"],
+          "sweep-run.json names the dataset's sha256, the CPU and OpenBLAS's kernels")
     r = sweep("slurm", shared_file, "--dry-run")
     check(r.returncode == 0 and "nothing pending" in r.stdout, "shared model: slurm sees nothing pending")
     fresh = dict(shared, out="runs-shared-slurm")
