@@ -190,13 +190,19 @@ try:
           and "#SBATCH --array=0-2%" in texts[1] and "#SBATCH --dependency=afterok:" in texts[1],
           "shared model, Slurm: a model array, then the runs' array with --dependency=afterok on it")
 
-    r = subprocess.run(["/usr/bin/python3"] + SWEEP[1:] + ["report", spec_file], capture_output=True, text=True)
+    r = subprocess.run(["/usr/bin/python3"] + SWEEP[1:] + ["report", spec_file, "--line", "batch max=x"],
+                       capture_output=True, text=True)
+    check(r.returncode == 2 and "--line 'batch max=x': expected LABEL=VALUE" in r.stderr,
+          "report: a --line that does not parse is refused, naming it")
+    r = subprocess.run(["/usr/bin/python3"] + SWEEP[1:] + ["report", spec_file, "--line", "batch max=12.5"],
+                       capture_output=True, text=True)
     report = os.path.join(work, "runs", "report.md")
     text = open(report).read() if os.path.exists(report) else ""
     check(r.returncode == 0 and "| mopo-max_std | lambda=0.5 | 2 / 2 |" in text, "report: table with 2/2 seeds")
     check("| mbpo | lambda=0.5 | 2 / 2 |" in text and "s0: " in text and "s1: " in text, "report: every seed")
     check(os.path.exists(os.path.join(work, "runs", "hc-random.png")), "report: one PNG per dataset")
     check("Runs made by `train_mopo` built at commit" in text, "report: the program's commit is recorded")
+    check("Reference lines: batch max = 12.5" in text, "report: --line is listed (and drawn on the PNG)")
 finally:
     shutil.rmtree(work, ignore_errors=True)
 
