@@ -158,6 +158,24 @@ inline std::string minari_hdf5(const uint8_t* data, std::size_t size) {
   return detail::refused([&] { (void)mopo::data::load_minari_image(data, size, "main_data.hdf5"); });
 }
 
+/// A Minari metadata.json (its text), applied as load_minari() does to 13 steps in 3 episodes read from
+/// main_data.hdf5, with the task check of `train_mopo --task halfcheetah`.
+inline std::string minari_metadata(const uint8_t* data, std::size_t size) {
+  static const auto steps = [] {
+    mopo::data::TransitionDataset d;
+    d.observations = torch::zeros({13, kObsDim});
+    d.metadata["episodes"] = 3;
+    return d;
+  }();
+  return detail::refused([&] {
+    auto d = steps;  // metadata copied (apply_minari_metadata writes into it), the tensor shared
+    mopo::data::MinariReadOptions options;
+    options.task = "halfcheetah";
+    mopo::data::apply_minari_metadata(d, detail::text(data, size), "metadata.json", "main_data.hdf5",
+                                      options);
+  });
+}
+
 /// checkpoint/latest.json as `train_mopo --resume` reads it, against the seed run's config (max_std).
 inline std::string checkpoint_index(const uint8_t* data, std::size_t size) {
   static const auto config = seed_config();
@@ -204,6 +222,7 @@ inline const std::vector<std::pair<std::string, Target>>& targets() {
                                                                   {"deploy_header", deploy_header},
                                                                   {"d4rl_hdf5", d4rl_hdf5},
                                                                   {"minari_hdf5", minari_hdf5},
+                                                                  {"minari_metadata", minari_metadata},
                                                                   {"checkpoint_index", checkpoint_index},
                                                                   {"trainer_state", trainer_state},
                                                                   {"ensemble_load", ensemble_load},

@@ -27,6 +27,7 @@
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -70,6 +71,16 @@ inline std::filesystem::path minari_dataset_path(const std::string& id) {
 /// "episode_3/observations") for wrong row counts, missing keys, Dict/Tuple spaces, NaN/Inf, no episodes.
 inline TransitionDataset load_minari(const std::filesystem::path& path,
                                      const MinariReadOptions& options = {});
+
+/// Applies a Minari `metadata.json` (its text; `meta_name` names it in errors) to `data` read from `name`
+/// (by load_minari()): unless options.max_episodes cut the episodes, its integer `total_steps` and
+/// `total_episodes` must equal data.size() and data.metadata["episodes"]; it is then stored under
+/// `data.metadata["minari"]`, and options.task is checked against the task it names (check_dataset_task()).
+/// @throws DatasetError naming `meta_name` (malformed JSON, a count that differs) or `name` (another task);
+/// ValueError if data.metadata is not a JSON object.
+inline void apply_minari_metadata(TransitionDataset& data, const std::string& text,
+                                  const std::string& meta_name, const std::string& name,
+                                  const MinariReadOptions& options = {});
 
 /// Reads the episodes of a Minari `main_data.hdf5` held in memory as an HDF5 file image, with the same
 /// checks as load_minari() (no metadata.json: there is no directory). `name` names the image in errors.
@@ -239,34 +250,50 @@ inline TransitionDataset load_minari(const std::filesystem::path& path, const Mi
     const auto file = detail::h5::open_file(name);
     out = detail::minari_load(file.get(), name, options);
   }
-  const auto episodes = out.metadata["episodes"].get<int64_t>();
-
   const auto meta_path = main_file.parent_path() / "metadata.json";
   std::error_code ec;
   if (std::filesystem::exists(meta_path, ec)) {
-    std::ifstream in(meta_path);
-    nlohmann::json meta;
-    try {
-      in >> meta;
-    } catch (const nlohmann::json::exception& err) {
-      throw DatasetError(meta_path.string() + ": malformed JSON: " + err.what());
-    }
-    if (options.max_episodes == 0) {
-      if (meta.contains("total_steps") && meta["total_steps"].is_number_integer() &&
-          meta["total_steps"].get<int64_t>() != out.size()) {
-        throw DatasetError(meta_path.string() + ": total_steps: " + meta["total_steps"].dump() + " but " +
-                           name + " holds " + std::to_string(out.size()) + " steps");
-      }
-      if (meta.contains("total_episodes") && meta["total_episodes"].is_number_integer() &&
-          meta["total_episodes"].get<int64_t>() != episodes) {
-        throw DatasetError(meta_path.string() + ": total_episodes: " + meta["total_episodes"].dump() +
-                           " but " + name + " holds " + std::to_string(episodes) + " episodes");
-      }
-    }
-    out.metadata["minari"] = std::move(meta);
+    std::ifstream in(meta_path, std::ios::binary);
+    if (!in.is_open()) throw IoError(meta_path.string() + ": cannot open");
+    std::ostringstream text;
+    text << in.rdbuf();
+    apply_minari_metadata(out, text.str(), meta_path.string(), name, options);
+  } else if (!options.task.empty()) {
+    check_dataset_task(out, options.task, name);
   }
-  if (!options.task.empty()) check_dataset_task(out, options.task, name);
   return out;
+}
+
+inline void apply_minari_metadata(TransitionDataset& data, const std::string& text,
+                                  const std::string& meta_name, const std::string& name,
+                                  const MinariReadOptions& options) {
+  if (!data.metadata.is_object()) throw ValueError(name + ": metadata: expected a JSON object");
+  nlohmann::json meta;
+  try {
+    meta = nlohmann::json::parse(text);
+  } catch (const nlohmann::json::exception& err) {
+    throw DatasetError(meta_name + ": malformed JSON: " + err.what());
+  }
+  if (options.max_episodes == 0 && meta.is_object()) {
+    const auto count_differs = [&](const char* key, int64_t held, const char* what) {
+      const auto it = meta.find(key);
+      if (it == meta.end() || !it->is_number_integer()) return;
+      // nlohmann keeps non-negative integers unsigned: compare in that type (2^64 - 1 must not become -1).
+      if (it->is_number_unsigned() ? it->get<std::uint64_t>() == static_cast<std::uint64_t>(held)
+                                   : it->get<int64_t>() == held) {
+        return;
+      }
+      throw DatasetError(meta_name + ": " + key + ": " + it->dump() + " but " + name + " holds " +
+                         std::to_string(held) + " " + what);
+    };
+    count_differs("total_steps", data.size(), "steps");
+    if (const auto it = data.metadata.find("episodes");
+        it != data.metadata.end() && it->is_number_integer()) {
+      count_differs("total_episodes", it->get<int64_t>(), "episodes");
+    }
+  }
+  data.metadata["minari"] = std::move(meta);
+  if (!options.task.empty()) check_dataset_task(data, options.task, name);
 }
 
 inline TransitionDataset load_minari_image(const void* data, std::size_t size, const std::string& name,

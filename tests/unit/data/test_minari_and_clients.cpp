@@ -122,6 +122,15 @@ TEST_CASE("bad Minari inputs give clear errors", "[unit][data][minari]") {
     write_minari(dir / "main_data.hdf5", {2, 2});
     std::ofstream(dir / "metadata.json") << R"({"total_steps": 5})";
     CHECK_THROWS_WITH(mopo::data::load_minari(dir), Contains("total_steps: 5") && Contains("holds 4 steps"));
+    std::ofstream(dir / "metadata.json") << R"({"total_episodes": 18446744073709551615})";  // beyond int64
+    CHECK_THROWS_WITH(
+        mopo::data::load_minari(dir),
+        Contains("metadata.json: total_episodes: 18446744073709551615") && Contains("holds 2 episodes"));
+    std::ofstream(dir / "metadata.json") << R"({"total_steps": 4} trailing)";
+    CHECK_THROWS_AS(mopo::data::load_minari(dir), mopo::DatasetError);
+    CHECK_THROWS_WITH(mopo::data::load_minari(dir), Contains("metadata.json: malformed JSON"));
+    std::ofstream(dir / "metadata.json") << R"({"total_steps": 4, "total_episodes": 2})";
+    CHECK(mopo::data::load_minari(dir).metadata["minari"]["total_steps"] == 4);
   }
   SECTION("a directory without data") {
     fs::create_directories(dir / "nothing");
