@@ -324,6 +324,49 @@ inline void check_fits_in_file(hid_t dset, const DatasetInfo& in, std::size_t el
        << " bytes, more than a file of " << file_bytes << " bytes can hold (unwritten or corrupt dataset)";
     throw DatasetError(os.str());
   }
+  if (bytes == 0.0) return;
+  // A dataset with elements but no storage was never written (HDF5 would hand back its fill value), and
+  // the data of a contiguous one must lie inside the file: damaged layout messages that break either made
+  // HDF5 1.10 read from address 0 inside H5Dread (found by the d4rl_hdf5 fuzz target, campaign 2026-12-04).
+  const hsize_t stored = H5Dget_storage_size(dset);
+  if (stored == 0) {
+    throw DatasetError(file + ": " + key + ": shape " + in.shape_string() +
+                       " but no data written (storage size 0; unwritten or corrupt dataset)");
+  }
+  const haddr_t offset = H5Dget_offset(dset);  // HADDR_UNDEF unless contiguous and allocated
+  if (offset != HADDR_UNDEF && (offset > file_bytes || stored > file_bytes - offset)) {
+    throw DatasetError(file + ": " + key + ": its " + std::to_string(stored) + " bytes at offset " +
+                       std::to_string(offset) + " end beyond the file's " + std::to_string(file_bytes) +
+                       " bytes (truncated or corrupt file)");
+  }
+}
+
+/// An integer or float dataset's element type must be one HDF5 converts without surprises: integers of 1,
+/// 2, 4 or 8 bytes using every bit, IEEE binary16/32/64 floats (what numpy and h5py write). Damaged
+/// datatype messages with other bit layouts made HDF5 1.10's conversion path ask for gigabytes inside
+/// H5Dread (found by the d4rl_hdf5 fuzz target, campaign 2026-12-04).
+inline void check_standard_number(hid_t dset, const std::string& file, const std::string& key) {
+  Handle ftype = own(H5Dget_type(dset), H5Tclose, file, key, "cannot read datatype");
+  const H5T_class_t cls = H5Tget_class(ftype.get());
+  const std::size_t size = H5Tget_size(ftype.get());
+  const std::size_t precision = H5Tget_precision(ftype.get());
+  const int bit_offset = H5Tget_offset(ftype.get());
+  bool ok = (size == 1 || size == 2 || size == 4 || size == 8) && precision == 8 * size && bit_offset == 0;
+  if (ok && cls == H5T_FLOAT) {
+    std::size_t spos = 0, epos = 0, esize = 0, mpos = 0, msize = 0;
+    ok = size >= 2 && H5Tget_fields(ftype.get(), &spos, &epos, &esize, &mpos, &msize) >= 0 &&
+         spos == 8 * size - 1 && mpos == 0 && epos == msize &&
+         esize == (size == 2   ? 5
+                   : size == 4 ? 8
+                               : 11) &&
+         H5Tget_norm(ftype.get()) == H5T_NORM_IMPLIED;
+  }
+  if (!ok) {
+    throw DatasetError(file + ": " + key + ": unsupported " + (cls == H5T_FLOAT ? "float" : "integer") +
+                       " type (" + std::to_string(size) + " bytes, " + std::to_string(precision) +
+                       " bits of precision at bit " + std::to_string(bit_offset) +
+                       "); expected IEEE binary16/32/64 or a full-width integer");
+  }
 }
 
 /// Reads a numeric dataset (integer, float or bool enum) into a tensor of `dtype` (kFloat32, kFloat64,
@@ -355,6 +398,7 @@ inline torch::Tensor read_tensor(hid_t dset, const DatasetInfo& in, torch::Dtype
     throw DatasetError(file + ": " + key + ": expected a numeric dataset, got HDF5 type class " +
                        class_name(in.type_class));
   }
+  check_standard_number(dset, file, key);
   hid_t mem = H5T_NATIVE_FLOAT;
   torch::Dtype read_as = torch::kFloat32;
   if (dtype == torch::kFloat64) {

@@ -60,6 +60,8 @@ const std::map<std::string, std::string>& expected_refusals() {
       {"d4rl_hdf5/unwritten-2e31-rows",
        "dataset.hdf5: observations: shape (2147483648, 17) needs 2.92e+11 bytes"},
       {"deploy_header/shape-product-wraps", "has more values than the blob of 16 floats"},
+      {"d4rl_hdf5/contiguous-no-storage", "but no data written (storage size 0"},
+      {"d4rl_hdf5/float-type-odd-bit-layout", "unsupported float type"},
   };
   return all;
 }
