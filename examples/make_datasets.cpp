@@ -18,6 +18,7 @@
 
 #include "mopo/config/json_config.hpp"
 #include "mopo/core/atomic_file.hpp"
+#include "mopo/core/json_text.hpp"
 #include "mopo/core/runtime.hpp"
 #include "mopo/env/hiv.hpp"
 #include "mopo/env/mujoco/tasks/ant.hpp"
@@ -116,7 +117,7 @@ int main(int argc, char** argv) {
       });
       if (!angle.is_null()) {
         summary["datasets"][angle["name"].get<std::string>()] = angle;
-        mopo::atomic_write(fs::path(out) / "ant-summary.json", summary.dump(2) + "\n");
+        mopo::atomic_write(fs::path(out) / "ant-summary.json", mopo::json_text(summary));
       }
     } else if (base == "halfcheetah-jump" || base == "halfcheetah-jump-behaviour") {
       // MOPO §5.2: SAC on the capped-velocity behaviour reward; its replay relabelled with the jump reward.

@@ -17,6 +17,7 @@
 #include <optional>
 
 #include <mopo/config/json_config.hpp>
+#include <mopo/core/json_text.hpp>
 #include <mopo/core/progress.hpp>
 #include <mopo/core/runtime.hpp>
 #include <mopo/data/d4rl_hdf5.hpp>
@@ -82,7 +83,7 @@ void print_summary(const fs::path& out, const std::string& method, const std::st
               << " the data: " << fmt(s.final_score) << " vs " << fmt(data_score) << " ("
               << (margin >= 0 ? "+" : "") << fmt(margin) << ")\n";
   }
-  mopo::atomic_write(out / "summary.json", j.dump(2) + "\n");
+  mopo::atomic_write(out / "summary.json", mopo::json_text(j));
 }
 }  // namespace
 
@@ -213,7 +214,7 @@ int main(int argc, char** argv) {
                   << fmt(mj["elite_holdout_mse_reward"], 4) << "); saved to "
                   << (fs::path(out) / "model.pt").string() << "\n";
         trainer.model().save(fs::path(out) / "model.pt");
-        mopo::atomic_write(fs::path(out) / "model_report.json", mj.dump(2) + "\n");
+        mopo::atomic_write(fs::path(out) / "model_report.json", mopo::json_text(mj));
       }
       mopo::config::save_file(fs::path(out) / "config.json", cfg);
       mopo::ProgressBar bar(cfg.epochs - trainer.epoch(), algo == "mopo" ? std::string(P::kName) : algo);

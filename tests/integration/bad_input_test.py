@@ -227,6 +227,7 @@ BUILDERS = {
     "tm-set-no-equals": lambda: (tm("--set", "sac.actor_lr"),),
     "tm-set-wrong-type": lambda: (tm("--set", "epochs=[1]"),),
     "tm-set-negative": lambda: (tm("--set", "steps_per_epoch=-5"),),
+    "tm-set-not-utf8": lambda: (tm("--set", b"task=half\xffcheetah"),),
     # train_mopo: command line
     "tm-unknown-task": lambda: (tm(task="cheetah"),),
     "tm-no-task": lambda: (tm(task=None),),
@@ -315,6 +316,49 @@ BUILDERS = {
 }
 
 
+# Paths are bytes on Linux: names that are not UTF-8 must work, and the JSON files that record them stay
+# valid JSON (each bad byte shown as U+FFFD; mopo/core/json_text.hpp). Until 2026-12-04 train_mopo (the
+# dataset path in summary.json), make_datasets (the policy paths in the cards) and train_sac (the output
+# path in config.json) stopped with "internal error: [json.exception.type_error.316]" after their work.
+def check_non_utf8_paths():
+    problems = []
+    odd = os.fsencode(W("odd")) + b"/n\xe9-\xff"  # Latin-1 bytes, as a non-UTF-8 locale would write them
+    os.makedirs(odd, exist_ok=True)
+    link = lambda target, name: (os.symlink(os.fsencode(target), odd + name), odd + name)[1]  # noqa: E731
+    cases = [
+        ("train_mopo", [os.fsencode(os.path.join(BIN, "train_mopo")), b"--task", b"halfcheetah",
+                        b"--dataset", link(HC, b"/data-\xff.hdf5"), b"--config", os.fsencode(W("tiny.json")),
+                        b"--out", odd + b"/run-\xff"], odd + b"/run-\xff/summary.json"),
+        ("make_datasets", md_policies_bytes(link) + [b"--out", odd + b"/zoo-\xff"],
+         odd + b"/zoo-\xff/halfcheetah-medium.json"),
+        ("train_sac", [os.fsencode(os.path.join(BIN, "train_sac")), b"--task", b"halfcheetah", b"--steps", b"50",
+                       b"--out", odd + b"/sac-\xff"], odd + b"/sac-\xff/config.json"),
+    ]
+    for program, cmd, record in cases:
+        p = subprocess.run(cmd, capture_output=True, text=True, errors="replace", timeout=300)
+        crash = [s for s in CRASH_SIGNS if s in p.stderr]
+        if p.returncode != 0 or crash:
+            problems.append(f"non-UTF-8 paths: {program} exit {p.returncode}: {p.stderr.strip()[-300:]}")
+            continue
+        try:
+            with open(record, encoding="utf-8") as f:
+                text = f.read()
+            json.loads(text)
+            if "\ufffd" not in text:
+                problems.append(f"non-UTF-8 paths: {os.fsdecode(record)} does not show the path's bad bytes")
+        except (OSError, ValueError) as e:
+            problems.append(f"non-UTF-8 paths: {program}: {os.fsdecode(record)}: {e}")
+    print(("ok   " if not problems else "FAIL ") + "non-UTF-8 paths (train_mopo, make_datasets, train_sac)",
+          flush=True)
+    return problems
+
+
+def md_policies_bytes(link):
+    return [os.fsencode(os.path.join(BIN, "make_datasets")), b"--task", b"halfcheetah", b"--size", b"200",
+            b"--medium-policy", link(os.path.join(POLICIES, "policy_50000.pt"), b"/medium-\xff.pt"),
+            b"--expert-policy", link(os.path.join(POLICIES, "policy_150000.pt"), b"/expert-\xff.pt")]
+
+
 def run_row(row):
     rid, program, message, code = row
     built = BUILDERS[rid]()
@@ -356,6 +400,8 @@ def main():
                 failures.append(f"{rid}: " + "; ".join(problems))
                 print("     " + "; ".join(problems) + "\n     stderr: " + p.stderr.strip()[-1500:], flush=True)
     print(f"{len(todo)} rows run in {time.time() - t0:.1f} s")
+    if not ONLY:
+        failures += check_non_utf8_paths()
     return failures
 
 

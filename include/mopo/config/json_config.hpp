@@ -32,6 +32,7 @@
 
 #include "mopo/core/atomic_file.hpp"
 #include "mopo/core/error.hpp"
+#include "mopo/core/json_text.hpp"
 #include "mopo/detail/detected.hpp"
 
 namespace mopo::config {
@@ -328,7 +329,7 @@ void apply_override(T& options, const std::string& assignment) {
 /// Writes an options struct as pretty JSON, atomically (e.g. the effective config beside results).
 template <class T>
 void save_file(const std::filesystem::path& file, const T& options) {
-  atomic_write(file, to_json(options).dump(2) + "\n");
+  atomic_write(file, json_text(to_json(options)));
 }
 
 }  // namespace mopo::config

@@ -38,6 +38,7 @@
 
 #include "mopo/core/atomic_file.hpp"
 #include "mopo/core/error.hpp"
+#include "mopo/core/json_text.hpp"
 
 namespace mopo {
 
@@ -245,7 +246,7 @@ class JsonlWriter {
         j[m.name] = nullptr;
       }
     }
-    out_->append(j.dump() + '\n');
+    out_->append(json_text(j, -1));
   }
 
  private:

@@ -29,6 +29,7 @@
 
 #include "mopo/core/atomic_file.hpp"
 #include "mopo/core/error.hpp"
+#include "mopo/core/json_text.hpp"
 
 namespace mopo::deploy {
 
@@ -130,7 +131,7 @@ inline std::string encode(const Bundle& bundle) {
   header["blob_floats"] = offset;
   header["blob_crc32"] = crc32(reinterpret_cast<const unsigned char*>(blob.data()), blob.size());
   header["tensors"] = std::move(tensors);
-  const std::string text = header.dump(1);
+  const std::string text = json_text(header, 1, false);
   std::string out(kMagic, sizeof kMagic);
   put_u64(out, text.size());
   out += text;

@@ -45,6 +45,7 @@
 #include "mopo/config/json_config.hpp"
 #include "mopo/core/atomic_file.hpp"
 #include "mopo/core/error.hpp"
+#include "mopo/core/json_text.hpp"
 #include "mopo/core/metrics.hpp"
 #include "mopo/core/random.hpp"
 #include "mopo/core/runtime.hpp"
@@ -431,7 +432,7 @@ class MopoTrainer {
                              {"model", model_ready_},
                              {"penalty", std::string(PenaltyT::kName)},
                              {"config", config::to_json(config_)}};
-    atomic_write(dir / "latest.json", latest.dump(2) + "\n");
+    atomic_write(dir / "latest.json", json_text(latest));
   }
   static std::pair<int64_t, int64_t> checked_dims(const data::TransitionDataset& d) {
     if (d.size() == 0) throw DatasetError("MopoTrainer: the dataset is empty");

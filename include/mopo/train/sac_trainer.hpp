@@ -42,6 +42,7 @@
 #include "mopo/config/json_config.hpp"
 #include "mopo/core/atomic_file.hpp"
 #include "mopo/core/error.hpp"
+#include "mopo/core/json_text.hpp"
 #include "mopo/core/metrics.hpp"
 #include "mopo/core/progress.hpp"
 #include "mopo/core/random.hpp"
@@ -332,7 +333,7 @@ SACTrainResult train_sac_online(EnvT& env, EnvT& eval_env, agents::SACAgent& age
     j["best_return"] = result.best_return;
     j["final_return"] = result.final_return;
     j["seconds"] = result.seconds;
-    atomic_write(out / "result.json", j.dump(2) + "\n");
+    atomic_write(out / "result.json", json_text(j));
   }
   return result;
 }

@@ -42,6 +42,7 @@
 #include "mopo/config/json_config.hpp"
 #include "mopo/core/atomic_file.hpp"
 #include "mopo/core/error.hpp"
+#include "mopo/core/json_text.hpp"
 #include "mopo/core/random.hpp"
 #include "mopo/data/d4rl_hdf5.hpp"
 #include "mopo/data/transition_dataset.hpp"
@@ -202,7 +203,7 @@ inline void save_with_card(const std::filesystem::path& dir, const std::string& 
   d.metadata["seed"] = static_cast<int64_t>(options.seed);
   data::save_d4rl_hdf5(dir / (name + ".hdf5"), d,
                        {options.float64 ? torch::kFloat64 : torch::kFloat32, options.gzip_level});
-  atomic_write(dir / (name + ".json"), make_card(name, kind, d, options, behaviour).dump(2) + "\n");
+  atomic_write(dir / (name + ".json"), json_text(make_card(name, kind, d, options, behaviour)));
 }
 
 /// Builds `<task>-random`, `-medium`, `-mixed` (D4RL medium-replay), `-expert` and `-medium-expert` under
@@ -285,7 +286,7 @@ nlohmann::json build_task(const std::string& task, EnvT& env, EnvT& eval_env, co
        {{"medium", policy_json(medium)},
         {"expert", policy_json(expert)},
         {"recipe", "stitch_dataset.py: medium cut after its last complete episode, then expert"}});
-  atomic_write(out_dir / (task + "-summary.json"), summary.dump(2) + "\n");
+  atomic_write(out_dir / (task + "-summary.json"), json_text(summary));
   return summary;
 }
 

@@ -14,6 +14,7 @@
 #include "mopo/config/json_config.hpp"
 #include "mopo/core/atomic_file.hpp"
 #include "mopo/core/error.hpp"
+#include "mopo/core/json_text.hpp"
 #include "mopo/core/metrics.hpp"
 #include "mopo/core/progress.hpp"
 #include "mopo/version.hpp"
@@ -195,6 +196,17 @@ TEST_CASE("atomic_write replaces whole files and keeps the old one on failure", 
   CHECK_THAT(error_of([&] { mopo::atomic_write("/proc/mopo_cannot_write_here", "x"); }),
              Contains("/proc/mopo_cannot_write_here"));
   fs::remove_all(dir);
+}
+
+TEST_CASE("json_text: strings that are not UTF-8 (paths are bytes) are written, bad bytes as U+FFFD",
+          "[unit][core][io]") {
+  const nlohmann::json j = {{"file", "/data/n\xe9-\xff.hdf5"}, {"n", 3}};
+  CHECK_THROWS(j.dump());  // nlohmann's own dump: type_error 316, which used to end train_mopo
+  const std::string text = mopo::json_text(j);
+  CHECK(text == "{\n  \"file\": \"/data/n\xef\xbf\xbd-\xef\xbf\xbd.hdf5\",\n  \"n\": 3\n}\n");
+  CHECK(nlohmann::json::parse(text)["n"] == 3);  // valid JSON again
+  CHECK(mopo::json_text(j, -1, false) == "{\"file\":\"/data/n\xef\xbf\xbd-\xef\xbf\xbd.hdf5\",\"n\":3}");
+  CHECK(mopo::json_text({{"a", "caf\xc3\xa9"}}, -1, false) == "{\"a\":\"caf\xc3\xa9\"}");  // valid UTF-8 kept
 }
 
 TEST_CASE("metrics: ordered, unique names, CSV and JSONL writers", "[unit][core][metrics]") {
