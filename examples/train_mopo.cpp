@@ -157,8 +157,9 @@ int main(int argc, char** argv) {
     fs::create_directories(out, ec);
     if (ec) throw mopo::IoError(out + ": cannot create the output directory: " + ec.message());
     mopo::atomic_write(fs::path(out) / "dataset.csv",
-                       "dataset,transitions,episodes,behaviour_return,behaviour_score\n" + dataset + "," +
-                           std::to_string(data.size()) + "," + std::to_string(stats.count) + "," +
+                       "dataset,transitions,episodes,behaviour_return,behaviour_score\n" +
+                           mopo::detail::csv_field(dataset) + "," + std::to_string(data.size()) + "," +
+                           std::to_string(stats.count) + "," +
                            mopo::detail::format_number(stats.mean_return) + "," +
                            (has_ref ? mopo::detail::format_number(data_score) : "nan") + "\n");
 

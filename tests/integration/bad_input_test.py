@@ -13,6 +13,7 @@ builder or a builder without a row fails the test, so the documentation and the 
     bad_input_test.py <bin dir> <source dir> [id ...]     (ids: run only those rows)
 """
 import concurrent.futures
+import csv
 import json
 import os
 import re
@@ -327,7 +328,7 @@ def check_non_utf8_paths():
     link = lambda target, name: (os.symlink(os.fsencode(target), odd + name), odd + name)[1]  # noqa: E731
     cases = [
         ("train_mopo", [os.fsencode(os.path.join(BIN, "train_mopo")), b"--task", b"halfcheetah",
-                        b"--dataset", link(HC, b"/data-\xff.hdf5"), b"--config", os.fsencode(W("tiny.json")),
+                        b"--dataset", link(HC, b"/data-\xff,1.hdf5"), b"--config", os.fsencode(W("tiny.json")),
                         b"--out", odd + b"/run-\xff"], odd + b"/run-\xff/summary.json"),
         ("make_datasets", md_policies_bytes(link) + [b"--out", odd + b"/zoo-\xff"],
          odd + b"/zoo-\xff/halfcheetah-medium.json"),
@@ -348,6 +349,14 @@ def check_non_utf8_paths():
                 problems.append(f"non-UTF-8 paths: {os.fsdecode(record)} does not show the path's bad bytes")
         except (OSError, ValueError) as e:
             problems.append(f"non-UTF-8 paths: {program}: {os.fsdecode(record)}: {e}")
+    # The dataset path holds a comma too: dataset.csv quotes it, so its columns stay in place.
+    try:
+        with open(odd + b"/run-\xff/dataset.csv", newline="", encoding="utf-8", errors="surrogateescape") as f:
+            row = next(csv.DictReader(f))
+        if not row["dataset"].endswith(",1.hdf5") or None in row or not row["transitions"].isdigit():
+            problems.append(f"dataset.csv: a path with a comma split the row: {row}")
+    except (OSError, StopIteration, KeyError) as e:
+        problems.append(f"dataset.csv: {e}")
     print(("ok   " if not problems else "FAIL ") + "non-UTF-8 paths (train_mopo, make_datasets, train_sac)",
           flush=True)
     return problems

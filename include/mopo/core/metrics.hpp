@@ -173,6 +173,18 @@ inline std::string format_number(double v) {
   }
   return os.str();
 }
+
+/// One CSV field as RFC 4180 (and Python's csv module) reads it: quoted, inner quotes doubled, when it
+/// holds a comma, a quote or a line break — a file path may (train_mopo's dataset.csv records one).
+inline std::string csv_field(const std::string& s) {
+  if (s.find_first_of(",\"\r\n") == std::string::npos) return s;
+  std::string q = "\"";
+  for (const char c : s) {
+    if (c == '"') q += '"';
+    q += c;
+  }
+  return q + '"';
+}
 }  // namespace detail
 
 /// Writes metrics rows to a CSV file. The columns are fixed by the first row (or the constructor);

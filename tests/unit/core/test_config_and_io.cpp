@@ -209,6 +209,14 @@ TEST_CASE("json_text: strings that are not UTF-8 (paths are bytes) are written, 
   CHECK(mopo::json_text({{"a", "caf\xc3\xa9"}}, -1, false) == "{\"a\":\"caf\xc3\xa9\"}");  // valid UTF-8 kept
 }
 
+TEST_CASE("csv_field quotes what would split or end a CSV row", "[unit][core][metrics]") {
+  CHECK(mopo::detail::csv_field("/data/hc.hdf5") == "/data/hc.hdf5");
+  CHECK(mopo::detail::csv_field("/data/run,1/hc.hdf5") == "\"/data/run,1/hc.hdf5\"");
+  CHECK(mopo::detail::csv_field("a\"b") == "\"a\"\"b\"");
+  CHECK(mopo::detail::csv_field("line\nbreak") == "\"line\nbreak\"");
+  CHECK(mopo::detail::csv_field("") == "");
+}
+
 TEST_CASE("metrics: ordered, unique names, CSV and JSONL writers", "[unit][core][metrics]") {
   mopo::Metrics m{{"step", 1}, {"loss", 0.5}};
   m.set("loss", 0.25).set("alpha", 0.1);
