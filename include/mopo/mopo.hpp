@@ -14,6 +14,7 @@
 #include "mopo/config/json_config.hpp"
 #include "mopo/core/atomic_file.hpp"
 #include "mopo/core/error.hpp"
+#include "mopo/core/json_text.hpp"
 #include "mopo/core/metrics.hpp"
 #include "mopo/core/normalizer.hpp"
 #include "mopo/core/progress.hpp"

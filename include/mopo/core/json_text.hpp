@@ -16,8 +16,11 @@ namespace mopo {
 
 /// `j` as JSON text (pretty-printed with `indent` spaces; -1: one line), invalid UTF-8 bytes in its strings
 /// replaced by U+FFFD. Ends with a newline when `newline` is set (files), not otherwise (JSONL rows).
-inline std::string json_text(const nlohmann::json& j, int indent = 2, bool newline = true) {
-  std::string s = j.dump(indent, ' ', false, nlohmann::json::error_handler_t::replace);
+/// A template so that an nlohmann::ordered_json keeps its key order (metrics rows, result.json); a braced
+/// initializer list becomes a plain nlohmann::json (sorted keys).
+template <class Json = nlohmann::json>
+std::string json_text(const Json& j, int indent = 2, bool newline = true) {
+  std::string s = j.dump(indent, ' ', false, Json::error_handler_t::replace);
   if (newline) s += '\n';
   return s;
 }

@@ -207,6 +207,10 @@ TEST_CASE("json_text: strings that are not UTF-8 (paths are bytes) are written, 
   CHECK(nlohmann::json::parse(text)["n"] == 3);  // valid JSON again
   CHECK(mopo::json_text(j, -1, false) == "{\"file\":\"/data/n\xef\xbf\xbd-\xef\xbf\xbd.hdf5\",\"n\":3}");
   CHECK(mopo::json_text({{"a", "caf\xc3\xa9"}}, -1, false) == "{\"a\":\"caf\xc3\xa9\"}");  // valid UTF-8 kept
+  nlohmann::ordered_json o;  // key order kept (metrics rows, result.json), not sorted
+  o["z"] = 1;
+  o["a"] = 2;
+  CHECK(mopo::json_text(o, -1, false) == "{\"z\":1,\"a\":2}");
 }
 
 TEST_CASE("csv_field quotes what would split or end a CSV row", "[unit][core][metrics]") {
