@@ -100,12 +100,32 @@ def d4rl_qlearning_dataset(dataset, terminate_on_end=False, max_episode_steps=10
     }
 
 
-def write_d4rl(path, d, metadata=None, rewards_2d=False):
+def write_compact(f, key, v):
+    """A dataset of compact layout (its data inside the object header), through h5py's low-level API."""
+    dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+    dcpl.set_layout(h5py.h5d.COMPACT)
+    v = np.ascontiguousarray(v)
+    dsid = h5py.h5d.create(f.id, key.encode(), h5py.h5t.py_create(v.dtype, logical=True),
+                           h5py.h5s.create_simple(v.shape), dcpl=dcpl)
+    dsid.write(h5py.h5s.ALL, h5py.h5s.ALL, v)
+
+
+def write_d4rl(path, d, metadata=None, rewards_2d=False, layouts=None):
+    """layouts: key -> "chunked" (unfiltered, 64-row chunks, an edge chunk), "contiguous" or "compact";
+    every other key gzip-compressed, as D4RL writes them."""
     with h5py.File(path, "w") as f:
         for k, v in d.items():
             if k == "rewards" and rewards_2d:
                 v = v[:, None]
-            f.create_dataset(k, data=v, compression="gzip")
+            layout = (layouts or {}).get(k, "gzip")
+            if layout == "compact":
+                write_compact(f, k, v)
+            elif layout == "contiguous":
+                f.create_dataset(k, data=v)
+            elif layout == "chunked":
+                f.create_dataset(k, data=v, chunks=(64,) + v.shape[1:])
+            else:
+                f.create_dataset(k, data=v, compression="gzip")
         for k, v in (metadata or {}).items():
             f["metadata/" + k] = v
 
@@ -127,9 +147,13 @@ def write(out):
         "client_random": (random_layout(1, 3000, 200, True, np.float64), {}, False),
         "client_notimeouts": (random_layout(2, 2000, 50, False, np.float32), {"max_episode_steps": 50}, False),
         "client_rewards2d": (random_layout(3, 500, 100, True, np.float32), {}, True),
+        "client_layouts": (random_layout(4, 700, 100, True, np.float32), {}, False),
     }
+    # client_layouts: every storage layout HDF5 has (the reader checks each one's stored size).
+    layouts = {"client_layouts": {"observations": "chunked", "next_observations": "chunked",
+                                  "actions": "contiguous", "rewards": "compact", "terminals": "compact"}}
     for name, (d, kwargs, r2d) in cases.items():
-        write_d4rl(os.path.join(out, name + ".hdf5"), d, rewards_2d=r2d)
+        write_d4rl(os.path.join(out, name + ".hdf5"), d, rewards_2d=r2d, layouts=layouts.get(name))
         expected = d4rl_qlearning_dataset(d, **kwargs)
         with h5py.File(os.path.join(out, name + "_expected.hdf5"), "w") as f:
             for k, v in expected.items():

@@ -15,6 +15,7 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
@@ -310,6 +311,45 @@ inline Handle open_dataset(hid_t loc, const std::string& key, const std::string&
 /// rows, a corrupt dataspace) would make the reader allocate it: refused before allocating.
 inline constexpr double kMaxExpansion = 1100.0;
 
+/// Where HDF5 knows both, the bytes a dataset stores must be the bytes its shape and element type need:
+/// contiguous and compact data exactly, chunked data without filters whole chunks (edge chunks are stored
+/// full size). A damaged chunk size made HDF5 1.10's H5Dread copy past its own 271-byte chunk buffer
+/// (heap-buffer-overflow in H5VM_memcpyvv; the d4rl_hdf5 fuzz target, evening campaign of 2026-12-04).
+/// Filtered (compressed) chunks have no expected size, and are not checked.
+inline void check_stored_size(hid_t dset, hsize_t stored, const std::string& file, const std::string& key) {
+  Handle ftype = own(H5Dget_type(dset), H5Tclose, file, key, "cannot read datatype");
+  Handle space = own(H5Dget_space(dset), H5Sclose, file, key, "cannot read dataspace");
+  Handle dcpl = own(H5Dget_create_plist(dset), H5Pclose, file, key, "cannot read the creation properties");
+  const std::size_t element = H5Tget_size(ftype.get());
+  const hssize_t points = H5Sget_simple_extent_npoints(space.get());
+  if (points < 0) throw DatasetError(file + ": " + key + ": cannot read the number of elements");
+  const H5D_layout_t layout = H5Pget_layout(dcpl.get());
+  std::ostringstream what;  // "<n> elements of <b> bytes, contiguous" / "<k> unfiltered chunks of ..."
+  double expected = -1.0;
+  if (layout == H5D_CONTIGUOUS || layout == H5D_COMPACT) {
+    expected = static_cast<double>(element) * static_cast<double>(points);
+    what << points << " elements of " << element << " bytes, "
+         << (layout == H5D_CONTIGUOUS ? "contiguous" : "compact");
+  } else if (layout == H5D_CHUNKED && H5Pget_nfilters(dcpl.get()) == 0) {
+    std::array<hsize_t, 32> chunk{};
+    const int rank = H5Pget_chunk(dcpl.get(), static_cast<int>(chunk.size()), chunk.data());
+    check(rank, file, key, "cannot read the chunk shape");
+    hsize_t chunks = 0;
+    check(H5Dget_num_chunks(dset, space.get(), &chunks), file, key, "cannot count the chunks");
+    double per_chunk = 1.0;
+    for (int d = 0; d < rank; ++d) per_chunk *= static_cast<double>(chunk[static_cast<std::size_t>(d)]);
+    expected = static_cast<double>(element) * per_chunk * static_cast<double>(chunks);
+    what << chunks << " unfiltered chunk" << (chunks == 1 ? "" : "s") << " of " << std::setprecision(15)
+         << per_chunk << " elements of " << element << " bytes";
+  }
+  if (expected >= 0.0 && static_cast<double>(stored) != expected) {
+    std::ostringstream os;
+    os << file << ": " << key << ": " << stored << " bytes stored, but " << std::setprecision(15) << expected
+       << " needed for " << what.str() << " (corrupt layout)";
+    throw DatasetError(os.str());
+  }
+}
+
 /// Throws DatasetError naming file and key if `in`'s shape × `element_bytes` cannot be stored in the file.
 inline void check_fits_in_file(hid_t dset, const DatasetInfo& in, std::size_t element_bytes,
                                const std::string& file, const std::string& key) {
@@ -333,12 +373,20 @@ inline void check_fits_in_file(hid_t dset, const DatasetInfo& in, std::size_t el
     throw DatasetError(file + ": " + key + ": shape " + in.shape_string() +
                        " but no data written (storage size 0; unwritten or corrupt dataset)");
   }
+  // Whatever the layout, the stored bytes are in the file: a damaged chunk size of 4 GB in a 10 KB file
+  // made HDF5 1.10 allocate it inside H5Dread (OOM; d4rl_hdf5 fuzz target, evening campaign 2026-12-04).
+  if (stored > file_bytes) {
+    throw DatasetError(file + ": " + key + ": " + std::to_string(stored) +
+                       " bytes stored, more than the file's " + std::to_string(file_bytes) +
+                       " (corrupt layout)");
+  }
   const haddr_t offset = H5Dget_offset(dset);  // HADDR_UNDEF unless contiguous and allocated
   if (offset != HADDR_UNDEF && (offset > file_bytes || stored > file_bytes - offset)) {
     throw DatasetError(file + ": " + key + ": its " + std::to_string(stored) + " bytes at offset " +
                        std::to_string(offset) + " end beyond the file's " + std::to_string(file_bytes) +
                        " bytes (truncated or corrupt file)");
   }
+  check_stored_size(dset, stored, file, key);
 }
 
 /// An integer or float dataset's element type must be one HDF5 converts without surprises: integers of 1,
@@ -373,6 +421,8 @@ inline void check_standard_number(hid_t dset, const std::string& file, const std
 /// kInt64 or kBool). HDF5 converts the element type; bool enums are read as bytes and compared with 0.
 inline torch::Tensor read_tensor(hid_t dset, const DatasetInfo& in, torch::Dtype dtype,
                                  const std::string& file, const std::string& key) {
+  // The element type first: a damaged one (say 4 GB elements) is named as such, not as a size mismatch.
+  if (in.type_class == H5T_INTEGER || in.type_class == H5T_FLOAT) check_standard_number(dset, file, key);
   check_fits_in_file(dset, in, 8, file, key);  // 8: the widest element read (double, int64)
   std::vector<int64_t> sizes(in.dims.begin(), in.dims.end());
   if (in.type_class == H5T_ENUM) {
@@ -398,7 +448,6 @@ inline torch::Tensor read_tensor(hid_t dset, const DatasetInfo& in, torch::Dtype
     throw DatasetError(file + ": " + key + ": expected a numeric dataset, got HDF5 type class " +
                        class_name(in.type_class));
   }
-  check_standard_number(dset, file, key);
   hid_t mem = H5T_NATIVE_FLOAT;
   torch::Dtype read_as = torch::kFloat32;
   if (dtype == torch::kFloat64) {

@@ -227,8 +227,11 @@ TEST_CASE("h5py-written D4RL file: hand-made episode layout", "[.h5py][data]") {
 
 TEST_CASE("h5py-written D4RL files match a transcription of d4rl.qlearning_dataset", "[.h5py][data]") {
   MOPO_REQUIRE_CLIENT_DIR();
-  for (const auto& [name, max_steps] : std::vector<std::pair<std::string, int64_t>>{
-           {"client_random", 1000}, {"client_notimeouts", 50}, {"client_rewards2d", 1000}}) {
+  for (const auto& [name, max_steps] :
+       std::vector<std::pair<std::string, int64_t>>{{"client_random", 1000},
+                                                    {"client_notimeouts", 50},
+                                                    {"client_rewards2d", 1000},
+                                                    {"client_layouts", 1000}}) {
     CAPTURE(name);
     mopo::data::QLearningOptions o;
     o.max_episode_steps = max_steps;
