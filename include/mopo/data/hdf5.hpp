@@ -311,11 +311,34 @@ inline Handle open_dataset(hid_t loc, const std::string& key, const std::string&
 /// rows, a corrupt dataspace) would make the reader allocate it: refused before allocating.
 inline constexpr double kMaxExpansion = 1100.0;
 
+/// A chunk has the dataset's rank and, along each dimension of fixed size, is no larger than it: a damaged
+/// chunk shape of (8, 17) over actions (8, 6) made HDF5 1.10's H5Dread copy past its chunk buffer
+/// (heap-buffer-overflow in H5VM_memcpyvv; d4rl_hdf5 fuzz target, evening campaign of 2026-12-04).
+inline void check_chunk_shape(hid_t space, const hsize_t* chunk, int rank, const std::string& file,
+                              const std::string& key) {
+  std::array<hsize_t, 32> dims{}, max_dims{};
+  const int space_rank = H5Sget_simple_extent_dims(space, dims.data(), max_dims.data());
+  bool ok = space_rank == rank;
+  for (int d = 0; ok && d < rank; ++d) {
+    const auto i = static_cast<std::size_t>(d);
+    ok = chunk[i] > 0 && (max_dims[i] == H5S_UNLIMITED || chunk[i] <= max_dims[i]);
+  }
+  if (!ok) {
+    std::ostringstream os;
+    os << file << ": " << key << ": chunks of shape (";
+    for (int d = 0; d < rank; ++d) os << (d ? ", " : "") << chunk[static_cast<std::size_t>(d)];
+    os << ") do not fit a dataset of rank " << space_rank << " and shape (";
+    for (int d = 0; d < space_rank; ++d) os << (d ? ", " : "") << dims[static_cast<std::size_t>(d)];
+    os << ") (corrupt layout)";
+    throw DatasetError(os.str());
+  }
+}
+
 /// Where HDF5 knows both, the bytes a dataset stores must be the bytes its shape and element type need:
 /// contiguous and compact data exactly, chunked data without filters whole chunks (edge chunks are stored
 /// full size). A damaged chunk size made HDF5 1.10's H5Dread copy past its own 271-byte chunk buffer
 /// (heap-buffer-overflow in H5VM_memcpyvv; the d4rl_hdf5 fuzz target, evening campaign of 2026-12-04).
-/// Filtered (compressed) chunks have no expected size, and are not checked.
+/// Filtered (compressed) chunks have no expected size; their shape is checked (check_chunk_shape).
 inline void check_stored_size(hid_t dset, hsize_t stored, const std::string& file, const std::string& key) {
   Handle ftype = own(H5Dget_type(dset), H5Tclose, file, key, "cannot read datatype");
   Handle space = own(H5Dget_space(dset), H5Sclose, file, key, "cannot read dataspace");
@@ -330,17 +353,20 @@ inline void check_stored_size(hid_t dset, hsize_t stored, const std::string& fil
     expected = static_cast<double>(element) * static_cast<double>(points);
     what << points << " elements of " << element << " bytes, "
          << (layout == H5D_CONTIGUOUS ? "contiguous" : "compact");
-  } else if (layout == H5D_CHUNKED && H5Pget_nfilters(dcpl.get()) == 0) {
+  } else if (layout == H5D_CHUNKED) {
     std::array<hsize_t, 32> chunk{};
     const int rank = H5Pget_chunk(dcpl.get(), static_cast<int>(chunk.size()), chunk.data());
     check(rank, file, key, "cannot read the chunk shape");
-    hsize_t chunks = 0;
-    check(H5Dget_num_chunks(dset, space.get(), &chunks), file, key, "cannot count the chunks");
-    double per_chunk = 1.0;
-    for (int d = 0; d < rank; ++d) per_chunk *= static_cast<double>(chunk[static_cast<std::size_t>(d)]);
-    expected = static_cast<double>(element) * per_chunk * static_cast<double>(chunks);
-    what << chunks << " unfiltered chunk" << (chunks == 1 ? "" : "s") << " of " << std::setprecision(15)
-         << per_chunk << " elements of " << element << " bytes";
+    check_chunk_shape(space.get(), chunk.data(), rank, file, key);
+    if (H5Pget_nfilters(dcpl.get()) == 0) {
+      hsize_t chunks = 0;
+      check(H5Dget_num_chunks(dset, space.get(), &chunks), file, key, "cannot count the chunks");
+      double per_chunk = 1.0;
+      for (int d = 0; d < rank; ++d) per_chunk *= static_cast<double>(chunk[static_cast<std::size_t>(d)]);
+      expected = static_cast<double>(element) * per_chunk * static_cast<double>(chunks);
+      what << chunks << " unfiltered chunk" << (chunks == 1 ? "" : "s") << " of " << std::setprecision(15)
+           << per_chunk << " elements of " << element << " bytes";
+    }
   }
   if (expected >= 0.0 && static_cast<double>(stored) != expected) {
     std::ostringstream os;

@@ -62,6 +62,8 @@ const std::map<std::string, std::string>& expected_refusals() {
       {"deploy_header/shape-product-wraps", "has more values than the blob of 16 floats"},
       {"d4rl_hdf5/contiguous-no-storage", "but no data written (storage size 0"},
       {"d4rl_hdf5/float-type-odd-bit-layout", "unsupported float type"},
+      {"d4rl_hdf5/chunk-wider-than-dataset",
+       "actions: chunks of shape (8, 17) do not fit a dataset of rank 2 and shape (8, 6)"},
       {"d4rl_hdf5/chunk-larger-than-file", "timeouts: 4294377484 bytes stored, more than the file's"},
       {"d4rl_hdf5/unfiltered-chunk-short",
        "actions: 263 bytes stored, but 384 needed for 1 unfiltered chunk of 48 elements of 8 bytes"},
