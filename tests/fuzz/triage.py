@@ -4,7 +4,8 @@
     tests/fuzz/triage.py <target> [artifact_dir]     (default $MOPO_FUZZ_WORK/<target>, /tmp/mopo-fuzz/<target>)
 
 Each file runs once through build-fuzz/tests/fuzz/mopo_fuzz_<target> ($MOPO_FUZZ_BUILD) with the options of
-run_fuzzer.sh (leak checks, full stacks, the suppressions). A line per file: what happened (passes now, or the
+run_fuzzer.sh (leak checks, full stacks, the suppressions; ASAN_OPTIONS from the environment replaces
+them, e.g. detect_leaks=0:allocator_may_return_null=1 for a fast pass over crash and OOM files). A line per file: what happened (passes now, or the
 sanitizer's report kind), the first stack frame outside the sanitizer runtime with its library, and the mopo
 function it happened under; then the counts. "inside HDF5" / "inside LibTorch" means that frame is in libhdf5 / libtorch /
 libc10; anything else is mopo's to fix (docs/reliability.md#fuzzing).
@@ -16,7 +17,7 @@ import subprocess
 import sys
 
 RUNTIME = re.compile(r"^(__asan|__lsan|__ubsan|__sanitizer|__interceptor|fuzzer::|malloc|calloc|realloc|free|"
-                     r"operator new|memcpy|memmove|memset|strlen|strdup|posix_memalign|aligned_alloc)")
+                     r"operator new|memcpy|memmove|memset|strlen|strdup|posix_memalign|aligned_alloc|__mem|__str)")
 
 
 def frames(report):
@@ -73,7 +74,8 @@ def main():
     binary = os.path.join(os.environ.get("MOPO_FUZZ_BUILD", os.path.join(root, "build-fuzz")), "tests", "fuzz",
                           "mopo_fuzz_" + target)
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
-               ASAN_OPTIONS="detect_leaks=1:allocator_may_return_null=1:fast_unwind_on_malloc=0",
+               ASAN_OPTIONS=os.environ.get("ASAN_OPTIONS",
+                                           "detect_leaks=1:allocator_may_return_null=1:fast_unwind_on_malloc=0"),
                UBSAN_OPTIONS="print_stacktrace=1",
                LSAN_OPTIONS="suppressions=%s:print_suppressions=0" % os.path.join(root, "tests", "fuzz", "lsan.supp"))
     files = sorted(f for f in os.listdir(work) if re.match(r"(crash|oom|timeout|leak|slow-unit)-", f))
