@@ -150,8 +150,8 @@ def write(out):
         "client_layouts": (random_layout(4, 700, 100, True, np.float32), {}, False),
     }
     # client_layouts: every storage layout HDF5 has (the reader checks each one's stored size).
-    layouts = {"client_layouts": {"observations": "chunked", "next_observations": "chunked",
-                                  "actions": "contiguous", "rewards": "compact", "terminals": "compact"}}
+    layouts = {"client_layouts": {"observations": "chunked", "actions": "contiguous", "rewards": "compact",
+                                  "terminals": "compact"}}
     for name, (d, kwargs, r2d) in cases.items():
         write_d4rl(os.path.join(out, name + ".hdf5"), d, rewards_2d=r2d, layouts=layouts.get(name))
         expected = d4rl_qlearning_dataset(d, **kwargs)

@@ -399,7 +399,7 @@ inline void check_fits_in_file(hid_t dset, const DatasetInfo& in, std::size_t el
     throw DatasetError(file + ": " + key + ": shape " + in.shape_string() +
                        " but no data written (storage size 0; unwritten or corrupt dataset)");
   }
-  // Whatever the layout, the stored bytes are in the file: a damaged chunk size of 4 GB in a 10 KB file
+  // Whatever the layout, the stored bytes are in the file: a damaged chunk size of 4 GB in a 34 KB file
   // made HDF5 1.10 allocate it inside H5Dread (OOM; d4rl_hdf5 fuzz target, evening campaign 2026-12-04).
   if (stored > file_bytes) {
     throw DatasetError(file + ": " + key + ": " + std::to_string(stored) +
