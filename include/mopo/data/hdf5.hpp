@@ -324,13 +324,12 @@ inline void check_chunk_shape(hid_t space, const hsize_t* chunk, int rank, const
     ok = chunk[i] > 0 && (max_dims[i] == H5S_UNLIMITED || chunk[i] <= max_dims[i]);
   }
   if (!ok) {
-    std::ostringstream os;
-    os << file << ": " << key << ": chunks of shape (";
-    for (int d = 0; d < rank; ++d) os << (d ? ", " : "") << chunk[static_cast<std::size_t>(d)];
-    os << ") do not fit a dataset of rank " << space_rank << " and shape (";
-    for (int d = 0; d < space_rank; ++d) os << (d ? ", " : "") << dims[static_cast<std::size_t>(d)];
-    os << ") (corrupt layout)";
-    throw DatasetError(os.str());
+    DatasetInfo chunk_shape, shape;  // for shape_string()
+    chunk_shape.dims.assign(chunk, chunk + std::max(rank, 0));
+    shape.dims.assign(dims.begin(), dims.begin() + std::max(space_rank, 0));
+    throw DatasetError(file + ": " + key + ": chunks of shape " + chunk_shape.shape_string() +
+                       " do not fit a dataset of rank " + std::to_string(space_rank) + " and shape " +
+                       shape.shape_string() + " (corrupt layout)");
   }
 }
 
