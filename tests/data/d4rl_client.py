@@ -111,8 +111,9 @@ def write_compact(f, key, v):
 
 
 def write_d4rl(path, d, metadata=None, rewards_2d=False, layouts=None):
-    """layouts: key -> "chunked" (unfiltered, 64-row chunks, an edge chunk), "contiguous" or "compact";
-    every other key gzip-compressed, as D4RL writes them."""
+    """layouts: key -> "chunked" (unfiltered, 64-row chunks, an edge chunk), "contiguous", "compact" or
+    "gzip-raw-chunk" (shuffle + gzip, its first chunk stored raw with both filters marked skipped, as HDF5
+    stores a chunk whose optional filter failed); every other key gzip-compressed, as D4RL writes them."""
     with h5py.File(path, "w") as f:
         for k, v in d.items():
             if k == "rewards" and rewards_2d:
@@ -122,6 +123,10 @@ def write_d4rl(path, d, metadata=None, rewards_2d=False, layouts=None):
                 write_compact(f, k, v)
             elif layout == "contiguous":
                 f.create_dataset(k, data=v)
+            elif layout == "gzip-raw-chunk":
+                ds = f.create_dataset(k, data=v, compression="gzip", shuffle=True, chunks=(64,) + v.shape[1:])
+                raw = np.ascontiguousarray(v[:64]).tobytes()
+                ds.id.write_direct_chunk((0,) * v.ndim, raw, filter_mask=0b11)
             elif layout == "chunked":
                 f.create_dataset(k, data=v, chunks=(64,) + v.shape[1:])
             else:
@@ -149,9 +154,10 @@ def write(out):
         "client_rewards2d": (random_layout(3, 500, 100, True, np.float32), {}, True),
         "client_layouts": (random_layout(4, 700, 100, True, np.float32), {}, False),
     }
-    # client_layouts: every storage layout HDF5 has (the reader checks each one's stored size).
-    layouts = {"client_layouts": {"observations": "chunked", "actions": "contiguous", "rewards": "compact",
-                                  "terminals": "compact"}}
+    # client_layouts: every storage layout HDF5 has, and a chunk stored raw with its filters skipped (the
+    # reader checks each one's stored size).
+    layouts = {"client_layouts": {"observations": "chunked", "actions": "gzip-raw-chunk", "rewards": "compact",
+                                  "terminals": "compact", "timeouts": "contiguous"}}
     for name, (d, kwargs, r2d) in cases.items():
         write_d4rl(os.path.join(out, name + ".hdf5"), d, rewards_2d=r2d, layouts=layouts.get(name))
         expected = d4rl_qlearning_dataset(d, **kwargs)

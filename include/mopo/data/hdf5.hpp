@@ -333,11 +333,67 @@ inline void check_chunk_shape(hid_t space, const hsize_t* chunk, int rank, const
   }
 }
 
+/// A chunk of a filtered dataset whose filter mask marks every size-changing filter as skipped (a filter
+/// marked optional that failed when it was written, or a damaged chunk index) is stored raw, up to the
+/// byte permutation of a shuffle that did run: it must then hold exactly one chunk's bytes. A gzip chunk
+/// marked "filter skipped" with 263 of its 384 bytes made HDF5 1.10's H5Dread copy past its buffer
+/// (heap-buffer-overflow in H5VM_memcpyvv; d4rl_hdf5 fuzz target, evening campaign of 2026-12-04).
+/// One H5Dget_chunk_info_by_coord per chunk of the grid: a B-tree lookup each, so a 1 M-row file's few
+/// hundred chunks cost well under a millisecond (H5Dget_chunk_info by index is linear per call on 1.10).
+inline void check_skipped_filter_chunks(hid_t dset, hid_t dcpl, hid_t space, const hsize_t* chunk, int rank,
+                                        std::size_t element, const std::string& file,
+                                        const std::string& key) {
+  const int nfilters = H5Pget_nfilters(dcpl);
+  if (nfilters <= 0 || rank <= 0) return;
+  unsigned size_changing = 0;  // bit i: filter i may change the chunk's size (every filter but shuffle)
+  for (int i = 0; i < nfilters && i < 32; ++i) {
+    unsigned flags = 0;
+    std::size_t n_values = 0;
+    const H5Z_filter_t id =
+        H5Pget_filter2(dcpl, static_cast<unsigned>(i), &flags, &n_values, nullptr, 0, nullptr, nullptr);
+    if (id < 0) throw DatasetError(file + ": " + key + ": cannot read filter " + std::to_string(i));
+    if (id != H5Z_FILTER_SHUFFLE) size_changing |= 1u << static_cast<unsigned>(i);
+  }
+  std::array<hsize_t, 32> dims{};
+  if (H5Sget_simple_extent_dims(space, dims.data(), nullptr) != rank) return;  // check_chunk_shape refused it
+  double raw = static_cast<double>(element);  // one chunk's bytes, unfiltered
+  for (int d = 0; d < rank; ++d) raw *= static_cast<double>(chunk[static_cast<std::size_t>(d)]);
+  std::array<hsize_t, 32> offset{};  // the grid's chunks in row-major order, by their first element
+  for (int d = 0; d < rank; ++d)
+    if (dims[static_cast<std::size_t>(d)] == 0) return;  // no chunks
+  for (;;) {
+    unsigned mask = 0;
+    haddr_t addr = HADDR_UNDEF;
+    hsize_t size = 0;
+    check(H5Dget_chunk_info_by_coord(dset, offset.data(), &mask, &addr, &size), file, key,
+          "cannot read a chunk's index entry");
+    if (addr != HADDR_UNDEF && size_changing != 0 && (mask & size_changing) == size_changing &&
+        static_cast<double>(size) != raw) {
+      DatasetInfo at;  // for shape_string()
+      at.dims.assign(offset.begin(), offset.begin() + rank);
+      std::ostringstream os;
+      os << file << ": " << key << ": the chunk at " << at.shape_string() << " skips its filters (mask "
+         << mask << ") so is stored raw, but holds " << size << " bytes, not a chunk's "
+         << std::setprecision(15) << raw << " (corrupt chunk index)";
+      throw DatasetError(os.str());
+    }
+    int d = rank - 1;  // next chunk: odometer over the grid
+    for (; d >= 0; --d) {
+      const auto i = static_cast<std::size_t>(d);
+      offset[i] += chunk[i];
+      if (offset[i] < dims[i]) break;
+      offset[i] = 0;
+    }
+    if (d < 0) return;
+  }
+}
+
 /// Where HDF5 knows both, the bytes a dataset stores must be the bytes its shape and element type need:
 /// contiguous and compact data exactly, chunked data without filters whole chunks (edge chunks are stored
 /// full size). A damaged chunk size made HDF5 1.10's H5Dread copy past its own 271-byte chunk buffer
 /// (heap-buffer-overflow in H5VM_memcpyvv; the d4rl_hdf5 fuzz target, evening campaign of 2026-12-04).
-/// Filtered (compressed) chunks have no expected size; their shape is checked (check_chunk_shape).
+/// Filtered (compressed) chunks have no expected size; their shape is checked (check_chunk_shape), and
+/// each chunk whose filters were all skipped is checked here (check_skipped_filter_chunks).
 inline void check_stored_size(hid_t dset, hsize_t stored, const std::string& file, const std::string& key) {
   Handle ftype = own(H5Dget_type(dset), H5Tclose, file, key, "cannot read datatype");
   Handle space = own(H5Dget_space(dset), H5Sclose, file, key, "cannot read dataspace");
@@ -357,7 +413,11 @@ inline void check_stored_size(hid_t dset, hsize_t stored, const std::string& fil
     const int rank = H5Pget_chunk(dcpl.get(), static_cast<int>(chunk.size()), chunk.data());
     check(rank, file, key, "cannot read the chunk shape");
     check_chunk_shape(space.get(), chunk.data(), rank, file, key);
-    if (H5Pget_nfilters(dcpl.get()) == 0) {
+    const int nfilters = H5Pget_nfilters(dcpl.get());
+    check(nfilters, file, key, "cannot read the filter pipeline");
+    if (nfilters > 0)
+      check_skipped_filter_chunks(dset, dcpl.get(), space.get(), chunk.data(), rank, element, file, key);
+    if (nfilters == 0) {
       hsize_t chunks = 0;
       check(H5Dget_num_chunks(dset, space.get(), &chunks), file, key, "cannot count the chunks");
       double per_chunk = 1.0;

@@ -2,7 +2,12 @@
 /// @brief Internal argument checks (not API). Throw mopo errors with the offending name and shape.
 #pragma once
 
+#include <c10/core/CPUAllocator.h>
 #include <torch/torch.h>
+
+#if defined(__GLIBC__)
+#include <malloc.h>  // malloc_usable_size
+#endif
 
 #include <exception>
 #include <initializer_list>
@@ -21,12 +26,35 @@ inline std::string torch_message(const std::exception& e) {
   return e.what();
 }
 
+/// The bytes allocated behind `storage` if LibTorch's default CPU allocator made them (posix_memalign, so
+/// malloc_usable_size knows the block: the exact request under ASan, a few bytes more under glibc), else -1
+/// (another allocator, or not glibc: unknown).
+inline int64_t allocated_bytes(const c10::Storage& storage) {
+  const c10::DataPtr& data = storage.data_ptr();
+  if (data.get() == nullptr) return 0;
+#if defined(__GLIBC__)
+  if (data.get_deleter() == c10::GetDefaultCPUAllocator()->raw_deleter() &&
+      data.get_context() == data.get()) {
+    return static_cast<int64_t>(malloc_usable_size(data.get()));
+  }
+#endif
+  return -1;
+}
+
 /// Throws IoError naming `what` if `t`'s sizes, strides and offset reach past its storage's byte size, as
-/// they can in a tensor read from a damaged archive. (LibTorch 1.13 also takes the storage's byte size from
-/// the pickle without comparing it with the record it reads; that case cannot be seen from the tensor:
-/// docs/reliability.md#fuzzing.)
+/// they can in a tensor read from a damaged archive, or if the storage claims more bytes than were
+/// allocated for it: LibTorch 1.13 takes a storage's byte size from the pickle and its bytes from the zip
+/// record without comparing the two (a trainer.pt whose rng.engine claimed 6379 bytes over a 4352-byte
+/// record made mopo read past the buffer; trainer_state fuzz target, campaign of 2026-12-02).
 inline void check_storage(const torch::Tensor& t, const std::string& what) {
-  if (!t.defined() || t.numel() == 0 || t.is_sparse()) return;
+  if (!t.defined() || t.is_sparse()) return;
+  const auto claimed = static_cast<int64_t>(t.storage().nbytes());
+  const int64_t allocated = allocated_bytes(t.storage());
+  if (allocated >= 0 && claimed > allocated) {
+    throw IoError(what + ": tensor storage of " + std::to_string(claimed) + " bytes, but only " +
+                  std::to_string(allocated) + " were read from the file (damaged file)");
+  }
+  if (t.numel() == 0) return;
   int64_t last = t.storage_offset();
   bool ok = last >= 0;
   for (int64_t i = 0; ok && i < t.dim(); ++i) {

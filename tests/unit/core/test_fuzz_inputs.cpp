@@ -54,6 +54,8 @@ const std::map<std::string, std::string>& expected_refusals() {
       {"d4rl_hdf5/metadata-group-cycle", "metadata groups nested deeper than 16 levels"},
       {"ensemble_load/jit-error-report", "model.pt: not a mopo GaussianEnsemble file"},
       {"trainer_state/zip-rejected-after-open", "trainer.pt: cannot read trainer state"},
+      {"trainer_state/storage-larger-than-record-1", "rng.engine: tensor storage of 6379 bytes, but only"},
+      {"trainer_state/storage-larger-than-record-2", "rng.engine: tensor storage of 6379 bytes, but only"},
       {"sac_load/zip-rejected-after-open", "agent.pt: not a mopo SACAgent checkpoint"},
       {"config_json/override-invalid-utf8", "not valid UTF-8"},
       {"minari_hdf5/episode-id-20-digits", "episode_99999999999999999999: episode id out of range"},
@@ -67,6 +69,9 @@ const std::map<std::string, std::string>& expected_refusals() {
       {"d4rl_hdf5/chunk-larger-than-file", "timeouts: 4294377484 bytes stored, more than the file's"},
       {"d4rl_hdf5/unfiltered-chunk-short",
        "actions: 263 bytes stored, but 384 needed for 1 unfiltered chunk of 48 elements of 8 bytes"},
+      {"d4rl_hdf5/chunk-filter-skipped",
+       "actions: the chunk at (0, 0) skips its filters (mask 1) so is stored raw, but holds 263 bytes, not a "
+       "chunk's 384"},
   };
   return all;
 }
