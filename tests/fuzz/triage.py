@@ -20,27 +20,54 @@ RUNTIME = re.compile(r"^(__asan|__lsan|__ubsan|__sanitizer|__interceptor|fuzzer:
                      r"operator new|memcpy|memmove|memset|strlen|strdup|posix_memalign|aligned_alloc|__mem|__str)")
 
 
+# Libraries whose frames say nothing about the cause: the sanitizer runtime, the C and C++ libraries (a
+# std::string::reserve of a size LibTorch read is LibTorch's allocation).
+PASS_THROUGH = ("libclang_rt", "libstdc++", "libc.so", "libm.so")
+
+
+def parse_frame(line):
+    """(number, function or None, library) of one stack-frame line of a sanitizer report, or None. Function
+    names may hold spaces and parentheses ("operator new(unsigned long)"); the location is either a module
+    with an offset, "(/lib/libtorch_cpu.so.1.13+0x4000d9c)", or a source file, "/work/x.hpp:12:3" (code
+    compiled into the fuzz binary: mopo)."""
+    m = re.match(r"\s*#(\d+) 0x[0-9a-f]+\s+(.*?)(?:\s+\(BuildId: [0-9a-f]+\))?\s*$", line)
+    if not m:
+        return None
+    rest, func, module = m.group(2), None, None
+    if rest.startswith("in "):
+        body = rest[3:]
+        mm = re.match(r"(.*) \(([^()]*\+0x[0-9a-f]+)\)$", body)
+        if mm:
+            func, module = mm.group(1), mm.group(2)
+        else:
+            mm = re.match(r"(.*) (/\S+?)(?::\d+)*$", body)
+            func = mm.group(1) if mm else body
+    else:
+        module = rest.strip("()")
+    lib = os.path.basename(module.split("+")[0]) if module else "mopo"
+    return int(m.group(1)), func, "mopo" if "mopo_fuzz_" in lib else lib
+
+
 def frames(report):
     """(function or None, library) of each frame of the report's first stack."""
     out = []
     for line in report.splitlines():
-        m = re.match(r"\s*#(\d+) 0x[0-9a-f]+\s+(?:in (\S+)\s+)?\(?([^)\s]*)", line)
-        if not m:
+        f = parse_frame(line)
+        if f is None:
             if out:
                 break
             continue
-        if m.group(1) == "0" and out:
+        if f[0] == 0 and out:
             break
-        func, where = m.group(2), m.group(3) or ""
-        lib = os.path.basename(re.split(r"[:+]", where)[0]) if where.startswith("/") else "mopo"
-        out.append((func, "mopo" if "mopo_fuzz_" in lib else lib))
+        out.append(f[1:])
     return out
 
 
 def first_frame(report):
-    """(function, library) of the first frame outside the sanitizer runtime; the function is the first named
-    one of that library (HDF5 and LibTorch export only some of theirs)."""
-    stack = [(f, lib) for f, lib in frames(report) if not (f and RUNTIME.match(f)) and "libclang_rt" not in lib]
+    """(function, library) of the first frame outside the sanitizer runtime and the C/C++ libraries; the function
+    is the first named one of that library (HDF5 and LibTorch export only some of theirs)."""
+    stack = [(f, lib) for f, lib in frames(report)
+             if not (f and RUNTIME.match(f)) and not lib.startswith(PASS_THROUGH)]
     if not stack:
         return "?", "?"
     lib = stack[0][1]
