@@ -44,7 +44,7 @@ def parse_frame(line):
             func = mm.group(1) if mm else body
     else:
         module = rest.strip("()")
-    lib = os.path.basename(module.split("+")[0]) if module else "mopo"
+    lib = os.path.basename(module.rsplit("+0x", 1)[0]) if module else "mopo"
     return int(m.group(1)), func, "mopo" if "mopo_fuzz_" in lib else lib
 
 
