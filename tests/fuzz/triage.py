@@ -17,7 +17,7 @@ import subprocess
 import sys
 
 RUNTIME = re.compile(r"^(__asan|__lsan|__ubsan|__sanitizer|__interceptor|fuzzer::|malloc|calloc|realloc|free|"
-                     r"operator new|memcpy|memmove|memset|strlen|strdup|posix_memalign|aligned_alloc|__mem|__str)")
+                     r"operator new|operator delete|memcpy|memmove|memset|strlen|strdup|posix_memalign|aligned_alloc|__mem|__str)")
 
 
 # Libraries whose frames say nothing about the cause: the sanitizer runtime, the C and C++ libraries (a
