@@ -338,8 +338,9 @@ inline void check_chunk_shape(hid_t space, const hsize_t* chunk, int rank, const
 /// byte permutation of a shuffle that did run: it must then hold exactly one chunk's bytes. A gzip chunk
 /// marked "filter skipped" with 263 of its 384 bytes made HDF5 1.10's H5Dread copy past its buffer
 /// (heap-buffer-overflow in H5VM_memcpyvv; d4rl_hdf5 fuzz target, evening campaign of 2026-12-04).
-/// One H5Dget_chunk_info_by_coord per chunk of the grid: a B-tree lookup each, so a 1 M-row file's few
-/// hundred chunks cost well under a millisecond (H5Dget_chunk_info by index is linear per call on 1.10).
+/// One H5Dget_chunk_info_by_coord per chunk of the grid, a B-tree lookup each (H5Dget_chunk_info by index
+/// is linear per call on 1.10): a 1 M × 17 float32 gzip dataset as h5py chunks it (1 088 chunks) took 25 ms
+/// of lookups through h5py, an upper bound, beside 870 ms to read it.
 inline void check_skipped_filter_chunks(hid_t dset, hid_t dcpl, hid_t space, const hsize_t* chunk, int rank,
                                         std::size_t element, const std::string& file,
                                         const std::string& key) {
