@@ -8,7 +8,8 @@
 // latest.json, each through atomic_write: temp file, fsync, rename) into a directory under
 // $TMPDIR (default /tmp; pass --benchmark_... flags as usual), on the disk runs are written to.
 // Reported: wall time per save, bytes on disk (total and trainer.pt), buffer rows, and the time to
-// load the checkpoint back (MopoTrainer::load_checkpoint).
+// load the checkpoint back (MopoTrainer::load_checkpoint), load_s, and the same with the CRC-32 comparison of
+// the LibTorch files off (mopo/detail/torch_archive.hpp; what the fuzz builds do), load_no_crc_s.
 // Dataset: random rows of the right shapes (the cost does not depend on the values); the model is
 // trained for 2 epochs so its normaliser and elites exist.
 #include <benchmark/benchmark.h>
@@ -19,6 +20,7 @@
 #include <filesystem>
 #include <string>
 
+#include <mopo/detail/torch_archive.hpp>
 #include <mopo/train/mopo_trainer.hpp>
 
 namespace {
@@ -74,6 +76,13 @@ void BM_SaveCheckpoint(benchmark::State& state) {
   restored.load_checkpoint(dir);
   state.counters["load_s"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (restored.model_buffer().size() != buffer.size()) state.SkipWithError("the restored buffer differs");
+  mopo::detail::archive_crc_checks() = false;
+  mopo::train::Mopo unchecked(cfg, random_dataset(20'000));
+  const auto t1 = std::chrono::steady_clock::now();
+  unchecked.load_checkpoint(dir);
+  state.counters["load_no_crc_s"] =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
+  mopo::detail::archive_crc_checks() = true;
   fs::remove_all(dir);
 }
 BENCHMARK(BM_SaveCheckpoint)->Arg(1)->Arg(5)->Iterations(5)->Unit(benchmark::kMillisecond)->UseRealTime();

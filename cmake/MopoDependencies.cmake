@@ -6,6 +6,8 @@ include_guard(GLOBAL)
 find_package(Torch 1.13 REQUIRED)
 find_package(Eigen3 3.3 REQUIRED NO_MODULE)
 find_package(nlohmann_json 3.9 REQUIRED)
+# zlib's crc32 checks LibTorch archives before LibTorch reads them (mopo/detail/torch_archive.hpp).
+find_package(ZLIB REQUIRED)
 # HDF5 C library -> mopo::hdf5 (our own small finder; see the comment in MopoFindHDF5.cmake).
 include(MopoFindHDF5)
 if(NOT TARGET mopo::hdf5)

@@ -31,7 +31,7 @@ PACKAGES=(
   cmake g++ make git pkg-config ccache clang-format
   libeigen3-dev libtorch-dev
   libmujoco-dev libqhull-dev libgl-dev   # mujoco's CMake config fails without qhull and GL
-  catch2 nlohmann-json3-dev libhdf5-dev libcli11-dev libbenchmark-dev
+  catch2 nlohmann-json3-dev libhdf5-dev zlib1g-dev libcli11-dev libbenchmark-dev
   libopenblas0-openmp
   python3 python3-h5py python3-matplotlib
 )

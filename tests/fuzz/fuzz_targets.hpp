@@ -25,6 +25,7 @@
 #include "mopo/data/minari.hpp"
 #include "mopo/data/transition_dataset.hpp"
 #include "mopo/deploy/format.hpp"
+#include "mopo/detail/torch_archive.hpp"
 #include "mopo/models/gaussian_ensemble.hpp"
 #include "mopo/rollout/rollout_buffer.hpp"
 #include "mopo/train/mopo_trainer.hpp"
@@ -214,6 +215,16 @@ inline std::string sac_load(const uint8_t* data, std::size_t size) {
   });
 }
 
+/// The zip directory and CRC-32 check every LibTorch file passes before LibTorch reads it
+/// (mopo/detail/torch_archive.hpp), alone and with the CRC-32s compared: thousands of inputs a second where
+/// the three targets above, which reach LibTorch, run a few hundred.
+inline std::string torch_archive(const uint8_t* data, std::size_t size) {
+  return detail::refused([&] {
+    mopo::detail::check_torch_archive(reinterpret_cast<const char*>(data), size, "agent.pt",
+                                      /*compare_crcs=*/true);
+  });
+}
+
 using Target = std::string (*)(const uint8_t*, std::size_t);
 
 /// Every target by the name of its corpus folder (tests/fuzz/corpus/<name>, regressions/<name>).
@@ -226,7 +237,8 @@ inline const std::vector<std::pair<std::string, Target>>& targets() {
                                                                   {"checkpoint_index", checkpoint_index},
                                                                   {"trainer_state", trainer_state},
                                                                   {"ensemble_load", ensemble_load},
-                                                                  {"sac_load", sac_load}};
+                                                                  {"sac_load", sac_load},
+                                                                  {"torch_archive", torch_archive}};
   return all;
 }
 

@@ -18,6 +18,7 @@ import json
 import os
 import re
 import shutil
+import struct
 import subprocess
 import sys
 import tempfile
@@ -209,6 +210,24 @@ def damaged_agent(name):
     return run
 
 
+def flip_first_record(src, dst):
+    """Writes `dst`: the LibTorch file `src` with one byte of its first record changed (a zip file: the first
+    local header at offset 0, 30 bytes, then the record's name and extra field, then its bytes)."""
+    data = bytearray(open(src, "rb").read())
+    name_len, extra_len = struct.unpack_from("<HH", data, 26)
+    data[30 + name_len + extra_len] ^= 0x10
+    with open(dst, "wb") as f:
+        f.write(data)
+    return dst
+
+
+def damaged_trainer_state(name):
+    run = run_copy(name)
+    trainer = os.path.join(run, "checkpoint", "epoch-1", "trainer.pt")
+    flip_first_record(trainer, trainer)
+    return run
+
+
 AGENT = lambda: W("base", "checkpoint", "epoch-1", "agent.pt")  # noqa: E731
 HC_POLICY = os.path.join(POLICIES, "policy_50000.pt")
 
@@ -262,6 +281,7 @@ BUILDERS = {
     "tm-model-missing": lambda: (tm("--model", W("no-such-model.pt")),),
     "tm-model-text": lambda: (tm("--model", W("notes.txt")),),
     "tm-model-agent-file": lambda: (tm("--model", AGENT()),),
+    "tm-model-damaged": lambda: (tm("--model", flip_first_record(W("base", "model.pt"), W("damaged-model.pt"))),),
     "tm-model-other-task": lambda: (tm("--model", W("base", "model.pt"), task="hopper", dataset=W("hopper.hdf5")),),
     "tm-model-members": lambda: (
         tm("--model", W("base", "model.pt"), config=tiny_config("members", lambda c: c["ensemble"].update(
@@ -275,6 +295,7 @@ BUILDERS = {
     "tm-resume-missing-epoch-dir": lambda: (
         tm("--resume", out=latest_json("latest-dir", json.dumps({"epoch": 1, "dir": "epoch-9"}))),),
     "tm-resume-agent-garbage": lambda: (tm("--resume", out=damaged_agent("agent-garbage")),),
+    "tm-resume-trainer-damaged": lambda: (tm("--resume", out=damaged_trainer_state("trainer-damaged")),),
     # train_mopo: writes that fail
     "tm-out-under-file": lambda: (tm(out=W("file-parent", "plain", "run")),),
     "tm-write-file-too-large": lambda: (tm(), file_size_limit(1000)),
@@ -287,6 +308,8 @@ BUILDERS = {
     "md-config-malformed": lambda: (md("--config", W("notes.json")),),
     "md-policy-missing": lambda: (md(*md_policies(medium=W("no-such-policy.pt"))),),
     "md-policy-text": lambda: (md(*md_policies(medium=W("notes.txt"))),),
+    "md-policy-damaged": lambda: (
+        md(*md_policies(medium=flip_first_record(HC_POLICY, W("damaged-policy.pt")))),),
     "md-policy-other-task": lambda: (md(*md_policies(), task="hopper"),),
     "md-ant-angle-task": lambda: (md("--with-ant-angle", "30"),),
     "md-out-under-file": lambda: (md("--out", W("file-parent", "plain", "zoo"), *md_policies()),),

@@ -14,6 +14,7 @@
 #include "mopo/core/atomic_file.hpp"
 #include "mopo/core/error.hpp"
 #include "mopo/detail/checks.hpp"
+#include "mopo/detail/torch_archive.hpp"
 
 namespace mopo::agents {
 
@@ -29,14 +30,8 @@ inline void save_policy(SACAgent& agent, const std::filesystem::path& file) {
 /// @throws IoError naming the file if it cannot be read or is not a policy file, ShapeError naming the file
 /// and the tensor if its shapes do not fit `agent`.
 inline void load_policy(SACAgent& agent, const std::filesystem::path& file) {
-  if (!std::filesystem::exists(file)) throw IoError(file.string() + ": no such file");
   torch::serialize::InputArchive archive;
-  try {
-    archive.load_from(file.string());
-  } catch (const std::exception& e) {  // c10::Error, torch::jit::ErrorReport
-    throw IoError(file.string() + ": not a policy file (agents::save_policy) (" +
-                  mopo::detail::torch_message(e) + ")");
-  }
+  mopo::detail::read_torch_archive(archive, file.string(), "not a policy file (agents::save_policy)");
   auto dims = [](c10::IntArrayRef s) {
     std::string out = "[";
     for (std::size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);

@@ -51,6 +51,7 @@
 #include "mopo/core/random.hpp"
 #include "mopo/core/types.hpp"
 #include "mopo/detail/checks.hpp"
+#include "mopo/detail/torch_archive.hpp"
 
 namespace mopo::agents {
 
@@ -376,25 +377,15 @@ class SACAgent {
   /// @throws IoError for a missing/foreign/corrupt file, ShapeError for mismatching dims. After an error the
   /// agent may hold part of the file: load again or discard it.
   void load(const std::filesystem::path& file) {
-    if (!std::filesystem::exists(file)) throw IoError(file.string() + ": no such file");
     torch::serialize::InputArchive root;
-    try {
-      root.load_from(file.string(), device_);
-    } catch (const std::exception& e) {
-      throw IoError(file.string() + ": not a mopo SACAgent checkpoint (" + mopo::detail::torch_message(e) +
-                    ")");
-    }
+    mopo::detail::read_torch_archive(root, file.string(), kNotACheckpoint, nullptr, 0, device_);
     load_archive(root, file.string());
   }
 
   /// load(path) from the `size` bytes of such a file in memory; `name` names them in errors.
   void load(const char* data, std::size_t size, const std::string& name) {
     torch::serialize::InputArchive root;
-    try {
-      root.load_from(data, size, device_);
-    } catch (const std::exception& e) {
-      throw IoError(name + ": not a mopo SACAgent checkpoint (" + mopo::detail::torch_message(e) + ")");
-    }
+    mopo::detail::read_torch_archive(root, name, kNotACheckpoint, data, size, device_);
     load_archive(root, name);
   }
 
@@ -414,6 +405,9 @@ class SACAgent {
   RandomState& random_state() { return rng_; }
 
  private:
+  /// What a file load() cannot read is called in its IoError.
+  static constexpr const char* kNotACheckpoint = "not a mopo SACAgent checkpoint";
+
   // Validates a training batch and moves it to the agent's device/dtype when needed.
   [[nodiscard]] Batch checked_batch(const Batch& batch, const std::string& what) const {
     batch.validate(obs_dim_, act_dim_, what);

@@ -16,6 +16,7 @@
 #include "mopo/core/atomic_file.hpp"
 #include "mopo/core/error.hpp"
 #include "mopo/detail/checks.hpp"
+#include "mopo/detail/torch_archive.hpp"
 
 namespace mopo {
 
@@ -107,13 +108,8 @@ class Normalizer {
 
   /// Loads from a file written by save(file). @throws IoError naming the file.
   void load(const std::filesystem::path& file) {
-    if (!std::filesystem::exists(file)) throw IoError(file.string() + ": no such file");
     torch::serialize::InputArchive archive;
-    try {
-      archive.load_from(file.string());
-    } catch (const std::exception& e) {  // c10::Error, torch::jit::ErrorReport
-      throw IoError(file.string() + ": not a mopo Normalizer file (" + detail::torch_message(e) + ")");
-    }
+    detail::read_torch_archive(archive, file.string(), "not a mopo Normalizer file");
     try {
       load(archive);
     } catch (const Error& e) {

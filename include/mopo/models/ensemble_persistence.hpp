@@ -24,10 +24,16 @@
 #include "mopo/core/atomic_file.hpp"
 #include "mopo/core/error.hpp"
 #include "mopo/detail/checks.hpp"
+#include "mopo/detail/torch_archive.hpp"
 #include "mopo/models/ensemble_options.hpp"
 #include "mopo/models/gaussian_ensemble.hpp"
 
 namespace mopo::models {
+
+namespace detail {
+/// What a file GaussianEnsemble::load cannot read is called in its IoError.
+inline constexpr const char* kNotAnEnsemble = "not a mopo GaussianEnsemble file";
+}  // namespace detail
 
 inline void GaussianEnsemble::save(const std::filesystem::path& file) const {
   require_trained("GaussianEnsemble::save");
@@ -47,24 +53,14 @@ inline void GaussianEnsemble::save(const std::filesystem::path& file) const {
 }
 
 inline GaussianEnsemble GaussianEnsemble::load(const std::filesystem::path& file) {
-  if (!std::filesystem::exists(file)) throw IoError(file.string() + ": no such file");
   torch::serialize::InputArchive archive;
-  try {
-    archive.load_from(file.string());
-  } catch (const std::exception& err) {
-    throw IoError(file.string() + ": not a mopo GaussianEnsemble file (" + mopo::detail::torch_message(err) +
-                  ")");
-  }
+  mopo::detail::read_torch_archive(archive, file.string(), detail::kNotAnEnsemble);
   return from_archive(archive, file.string(), /*file_bytes=*/std::filesystem::file_size(file));
 }
 
 inline GaussianEnsemble GaussianEnsemble::load(const char* data, std::size_t size, const std::string& name) {
   torch::serialize::InputArchive archive;
-  try {
-    archive.load_from(data, size);
-  } catch (const std::exception& err) {
-    throw IoError(name + ": not a mopo GaussianEnsemble file (" + mopo::detail::torch_message(err) + ")");
-  }
+  mopo::detail::read_torch_archive(archive, name, detail::kNotAnEnsemble, data, size);
   return from_archive(archive, name, size);
 }
 

@@ -20,6 +20,7 @@
 #include "mopo/core/error.hpp"
 #include "mopo/core/random.hpp"
 #include "mopo/detail/checks.hpp"
+#include "mopo/detail/torch_archive.hpp"
 #include "mopo/rollout/model_rollout.hpp"
 #include "mopo/rollout/rollout_buffer.hpp"
 #include "mopo/train/mopo_config.hpp"
@@ -181,15 +182,7 @@ inline TrainerState read_trainer_state(torch::serialize::InputArchive& archive,
 /// fuzz target). @throws IoError naming `file` for anything LibTorch throws.
 inline void load_trainer_archive(torch::serialize::InputArchive& archive, const std::string& file,
                                  const char* data = nullptr, std::size_t size = 0) {
-  try {
-    if (data != nullptr) {
-      archive.load_from(data, size);
-    } else {
-      archive.load_from(file);
-    }
-  } catch (const std::exception& e) {
-    throw IoError(file + ": cannot read trainer state (" + mopo::detail::torch_message(e) + ")");
-  }
+  mopo::detail::read_torch_archive(archive, file, "cannot read trainer state", data, size);
 }
 
 /// Writes trainer.pt (`file`) atomically: the counters and rollout statistics of `state`, both states of

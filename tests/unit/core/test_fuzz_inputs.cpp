@@ -34,6 +34,14 @@ std::string run(mopo::fuzz::Target target, const std::string& bytes) {
   return target(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
 }
 
+// Turns read_torch_archive's CRC-32 comparison off for a scope, as in the fuzz builds.
+struct CrcChecksOff {
+  CrcChecksOff() { mopo::detail::archive_crc_checks() = false; }
+  ~CrcChecksOff() { mopo::detail::archive_crc_checks() = true; }
+  CrcChecksOff(const CrcChecksOff&) = delete;
+  CrcChecksOff& operator=(const CrcChecksOff&) = delete;
+};
+
 std::vector<fs::path> files_in(const fs::path& dir) {
   std::vector<fs::path> out;
   std::error_code ec;
@@ -53,7 +61,8 @@ const std::map<std::string, std::string>& expected_refusals() {
       {"d4rl_hdf5/bool-enum-8-byte-elements", "bool enum of 8-byte elements (expected 1 byte)"},
       {"d4rl_hdf5/metadata-group-cycle", "metadata groups nested deeper than 16 levels"},
       {"ensemble_load/jit-error-report", "model.pt: not a mopo GaussianEnsemble file"},
-      {"trainer_state/zip-rejected-after-open", "trainer.pt: cannot read trainer state"},
+      {"trainer_state/zip-rejected-after-open",
+       "trainer.pt: damaged file: record 'trainer.pt.tmp.15240/data/9': no local header at offset 23056"},
       {"trainer_state/storage-larger-than-record-1", "rng.engine: tensor storage of 6379 bytes, but only"},
       {"trainer_state/storage-larger-than-record-2", "rng.engine: tensor storage of 6379 bytes, but only"},
       {"sac_load/zip-rejected-after-open", "agent.pt: not a mopo SACAgent checkpoint"},
@@ -91,6 +100,9 @@ TEST_CASE("fuzz seeds: every committed seed is a valid input its target accepts"
 }
 
 TEST_CASE("fuzz regressions: every input a fuzzer found is refused with a mopo::Error", "[unit][fuzz]") {
+  // The LibTorch campaigns compare no CRC-32 (tests/fuzz/fuzz_entry.cpp), so neither does this case: each
+  // input must be refused by the check it was found for, not by the CRC before it (the next case).
+  const CrcChecksOff crc_off;
   std::set<std::string> seen;
   for (const auto& [name, target] : mopo::fuzz::targets()) {
     for (const auto& file : files_in(kFuzzDir / "regressions" / name)) {
@@ -107,6 +119,38 @@ TEST_CASE("fuzz regressions: every input a fuzzer found is refused with a mopo::
   for (const auto& [key, expected] : expected_refusals()) {
     INFO("listed regression input without a file: " << key);
     CHECK(seen.count(key) == 1);
+  }
+}
+
+TEST_CASE("fuzz regressions: with CRC-32 checks on, every LibTorch input the campaigns found is refused",
+          "[unit][fuzz]") {
+  // What a user's build does with them (mopo/detail/torch_archive.hpp): the LibTorch targets' regressions
+  // and tests/fuzz/torch-crashes/, inputs on which LibTorch itself crashes when it reads them.
+  REQUIRE(mopo::detail::archive_crc_checks());
+  const std::map<std::string, std::string> by_prefix = {
+      {"sac", "sac_load"}, {"trainer", "trainer_state"}, {"ensemble", "ensemble_load"}};
+  std::vector<std::pair<std::string, fs::path>> inputs;
+  for (const auto& [prefix, name] : by_prefix) {
+    for (const auto& file : files_in(kFuzzDir / "regressions" / name)) inputs.emplace_back(name, file);
+  }
+  for (const auto& file : files_in(kFuzzDir / "torch-crashes")) {
+    const std::string stem = file.filename().string();
+    const auto it = by_prefix.find(stem.substr(0, stem.find('-')));
+    INFO("torch-crashes/" << stem << " must start with sac-, trainer- or ensemble-");
+    REQUIRE(it != by_prefix.end());
+    inputs.emplace_back(it->second, file);
+  }
+  CHECK(inputs.size() >= 14);
+  for (const auto& [name, file] : inputs) {
+    INFO(name << ": " << file);
+    mopo::fuzz::Target target = nullptr;
+    for (const auto& [n, t] : mopo::fuzz::targets()) {
+      if (n == name) target = t;
+    }
+    REQUIRE(target != nullptr);
+    std::string message;
+    REQUIRE_NOTHROW(message = run(target, mopo::read_file(file)));
+    CHECK_THAT(message, Contains(": damaged file: record '"));
   }
 }
 
@@ -155,6 +199,9 @@ TEST_CASE("fuzz seeds: regenerate", "[.][fuzz_seeds][slow]") {
   put("trainer_state", "trainer.pt", mopo::read_file(sub / "trainer.pt"));
   put("ensemble_load", "model.pt", mopo::read_file(sub / "model.pt"));
   put("sac_load", "agent.pt", mopo::read_file(sub / "agent.pt"));
+  put("torch_archive", "agent.pt", mopo::read_file(sub / "agent.pt"));
+  put("torch_archive", "model.pt", mopo::read_file(sub / "model.pt"));
+  put("torch_archive", "trainer.pt", mopo::read_file(sub / "trainer.pt"));
   put("deploy_header", "policy.mopo",
       mopo::deploy::detail::encode(mopo::deploy::policy_bundle(trainer.agent())));
   put("deploy_header", "dynamics.mopo",
