@@ -184,7 +184,11 @@ inline void check_torch_archive(const char* data, std::size_t size, const std::s
     if (cd_end - at - kCentral < name_len + extra_len + comment_len) {
       throw damaged("zip directory entry " + std::to_string(i) + " runs past the directory's end");
     }
-    const std::string record(reinterpret_cast<const char*>(c + kCentral), name_len);
+    // The record's name for messages, as printable ASCII (a damaged name may hold any bytes).
+    std::string record(reinterpret_cast<const char*>(c + kCentral), name_len);
+    for (char& ch : record) {
+      if (ch < 0x20 || ch > 0x7e) ch = '?';
+    }
     // zip64 extended information (APPNOTE §4.5.3): the 64-bit values of the fields set to 0xFFFFFFFF, in the
     // order plain size, stored size, local-header offset.
     const unsigned char* x = c + kCentral + name_len;
